@@ -1,0 +1,149 @@
+"""The `smstudio` command line: thin commands over the modules, rendered with rich."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from smstudio import check, images, localbase
+from smstudio.errors import SmstudioError
+
+console = Console(stderr=True)
+out = Console()
+
+app = typer.Typer(
+    help="SageMaker Studio for teams, as code: images, lifecycle scripts, SSH, registration.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+images_app = typer.Typer(
+    help="Build the Studio images with docker buildx bake, list them, and check any image "
+    "against the Studio contract before you push it.",
+    no_args_is_help=True,
+)
+app.add_typer(images_app, name="images")
+
+
+@images_app.command("local-base")
+def local_base(
+    rebuild: Annotated[bool, typer.Option(help="Remake it even if it exists.")] = False,
+    tag: Annotated[str, typer.Option(help="Tag of the imported image.")] = localbase.DEFAULT_TAG,
+    suite: Annotated[str, typer.Option(help="Debian suite.")] = localbase.DEFAULT_SUITE,
+    mirror: Annotated[str, typer.Option(help="Debian mirror.")] = localbase.DEFAULT_MIRROR,
+    extra_ca: Annotated[
+        Path | None,
+        typer.Option(help="Folder of *.crt files to trust [default: the host's "
+                     "/usr/local/share/ca-certificates]."),
+    ] = None,
+) -> None:
+    """Make a minimal Debian base image (python3, venv, CA certificates) with debootstrap
+    and `docker import`, so images build with no registry access. Reused when present."""
+    request = localbase.LocalBaseRequest(tag, suite, mirror, extra_ca, rebuild)
+    out.print(localbase.ensure(request, console))
+
+
+@images_app.command("build")
+def build(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help=f"Targets or groups: {', '.join(images.TARGETS + images.GROUPS)}."),
+    ] = None,
+    base_image: Annotated[
+        str | None, typer.Option(help="Debian/Ubuntu image to build FROM [default: "
+                                 "debian:bookworm-slim].")
+    ] = None,
+    local_base: Annotated[
+        bool, typer.Option("--local-base", help="Build FROM the local base (made if missing).")
+    ] = False,
+    tag: Annotated[str | None, typer.Option(help="Image tag [default: dev].")] = None,
+    registry: Annotated[
+        str | None, typer.Option(help="Repository prefix for tags [default: smstudio].")
+    ] = None,
+    extra_ca: Annotated[
+        Path | None, typer.Option(help="Folder of *.crt files trusted in builds and images.")
+    ] = None,
+) -> None:
+    """Build images with `docker buildx bake` (the `default` group: base, kernelgateway,
+    jupyterlab). Example: smstudio images build --local-base all"""
+    if local_base and base_image:
+        raise SmstudioError("--local-base and --base-image both given", "pass one of them")
+    if local_base:
+        base_image = localbase.ensure(localbase.LocalBaseRequest(), console)
+    request = images.BuildRequest(
+        targets=tuple(targets or ["default"]),
+        base_image=base_image,
+        registry=registry,
+        tag=tag,
+        extra_ca_dir=str(extra_ca.resolve()) if extra_ca else None,
+    )
+    images.build(request, console)
+
+
+@images_app.command("list")
+def list_images() -> None:
+    """The smstudio images in the local Docker engine."""
+    table = Table("target", "app types", "size (MB)", "created")
+    table.add_column("image", no_wrap=True)
+    for row in images.list_built():
+        table.add_row(row.image, row.app_types, f"{row.size_mb:.0f}", row.created, row.ref)
+    out.print(table)
+
+
+@images_app.command("check")
+def check_image(
+    image: Annotated[str, typer.Argument(help="A built image, e.g. smstudio/jupyterlab:dev.")],
+    uid: Annotated[int, typer.Option(help="DefaultUid the AppImageConfig will declare.")] = 1000,
+    gid: Annotated[int, typer.Option(help="DefaultGid the AppImageConfig will declare.")] = 100,
+    mount_path: Annotated[
+        str, typer.Option(help="FileSystemConfig.MountPath (the home).")
+    ] = "/home/sagemaker-user",
+    app_type: Annotated[
+        list[str] | None,
+        typer.Option(help="App type(s) the image serves [default: its io.smstudio.app-types "
+                     "label]: KernelGateway, JupyterLab, ..."),
+    ] = None,
+    kernel: Annotated[
+        list[str] | None,
+        typer.Option(help="Kernelspec names the AppImageConfig will list (KernelGateway)."),
+    ] = None,
+    health: Annotated[
+        bool, typer.Option(help="Start JupyterLab images and ask their health endpoint.")
+    ] = True,
+) -> None:
+    """Lint an image against the Studio contract before you push it: platform, default
+    user vs. declared UID/GID, files owned above UID/GID 65535 in any layer, files under
+    the home mount path, declared kernelspecs, JupyterLab health. Exit code 1 on
+    violations, each printed with its fix.
+
+    Example: smstudio images check my-team/image:1 --app-type KernelGateway --kernel python3
+    """
+    options = check.CheckOptions(
+        uid, gid, mount_path, tuple(app_type or ()), tuple(kernel or ()), health
+    )
+    violations = check.run(image, options, console)
+    if not violations:
+        out.print(f"[green]✓[/] {image} meets the Studio contract")
+        return
+    out.print(f"[red]✗[/] {image}: {len(violations)} violation(s) of the Studio contract")
+    for v in violations:
+        out.print(f"  [red]✗ {v.code}[/]: {v.problem}", soft_wrap=True)
+        out.print(f"    [yellow]fix[/]: {v.fix}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except SmstudioError as exc:
+        console.print(f"[red]error:[/] {exc.problem}", soft_wrap=True)
+        if exc.fix:
+            console.print(f"  [yellow]fix:[/] {exc.fix}", soft_wrap=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
