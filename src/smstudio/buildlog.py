@@ -16,6 +16,8 @@ _PULL = re.compile(
 _STEP = re.compile(
     r'process "(?P<cmd>[^\n]*)" did not complete successfully: exit code: (?P<code>\d+)'
 )
+# What the failing command itself printed as its error (pip, apt, a script).
+_CAUSE = re.compile(r"^#\d+ [\d.]+ ((?:ERROR|E|error):? .*)$", re.MULTILINE)
 _STEP_LINE = re.compile(r"^#\d+ \[(?P<stage>[^\]]+)\] (?P<what>.*)$", re.MULTILINE)
 
 
@@ -29,18 +31,27 @@ def explain(log: str, log_path: str, base_image: str | None) -> SmstudioError:
         )
     pull = _PULL.search(log)
     if pull:
-        ref = pull.group("ref") or pull.group("ref2") or pull.group("ref3") or base_image or "?"
+        found = pull.group("ref") or pull.group("ref2") or pull.group("ref3")
+        ref = base_image or (found or "?").rstrip(":")
+        line_start = log.rfind("\n", 0, pull.start()) + 1
+        line_end = log.find("\n", pull.end())
+        line = log[line_start : line_end if line_end != -1 else None].strip()
+        cause = line.rsplit(": ", 2)[-2:] if ": " in line else [line]
         return SmstudioError(
-            f"the base image {ref} cannot be pulled: {pull.group(0).strip()}",
+            f"the base image {ref} cannot be pulled ({': '.join(cause)})",
             "check the name and your registry access, or build offline from a local base: "
             f"`smstudio images local-base` then `smstudio images build --local-base`. {where}",
         )
     step = _STEP.search(log)
     if step:
-        steps = _STEP_LINE.findall(log[: step.start()])
+        before = log[: step.start()]
+        steps = _STEP_LINE.findall(before)
         stage, what = steps[-1] if steps else ("?", step.group("cmd"))
+        causes = [m.group(1) for m in _CAUSE.finditer(before)][-2:]
+        printed = "".join(f"\n  {c[:300]}" for c in causes)
         return SmstudioError(
-            f"build step [{stage}] {what[:200]} failed with exit code {step.group('code')}",
+            f"build step [{stage}] {what[:200]} failed with exit code {step.group('code')}"
+            + printed,
             f"read the step's output in {log_path} (search for 'ERROR')",
         )
     tail = "\n".join(log.strip().splitlines()[-10:])

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from smstudio import check, images, localbase
@@ -36,8 +37,10 @@ def local_base(
     mirror: Annotated[str, typer.Option(help="Debian mirror.")] = localbase.DEFAULT_MIRROR,
     extra_ca: Annotated[
         Path | None,
-        typer.Option(help="Folder of *.crt files to trust [default: the host's "
-                     "/usr/local/share/ca-certificates]."),
+        typer.Option(
+            help="Folder of *.crt files to trust [default: the host's "
+            "/usr/local/share/ca-certificates]."
+        ),
     ] = None,
 ) -> None:
     """Make a minimal Debian base image (python3, venv, CA certificates) with debootstrap
@@ -53,8 +56,8 @@ def build(
         typer.Argument(help=f"Targets or groups: {', '.join(images.TARGETS + images.GROUPS)}."),
     ] = None,
     base_image: Annotated[
-        str | None, typer.Option(help="Debian/Ubuntu image to build FROM [default: "
-                                 "debian:bookworm-slim].")
+        str | None,
+        typer.Option(help="Debian/Ubuntu image to build FROM [default: debian:bookworm-slim]."),
     ] = None,
     local_base: Annotated[
         bool, typer.Option("--local-base", help="Build FROM the local base (made if missing).")
@@ -103,8 +106,10 @@ def check_image(
     ] = "/home/sagemaker-user",
     app_type: Annotated[
         list[str] | None,
-        typer.Option(help="App type(s) the image serves [default: its io.smstudio.app-types "
-                     "label]: KernelGateway, JupyterLab, ..."),
+        typer.Option(
+            help="App type(s) the image serves [default: its io.smstudio.app-types "
+            "label]: KernelGateway, JupyterLab, ..."
+        ),
     ] = None,
     kernel: Annotated[
         list[str] | None,
@@ -130,8 +135,8 @@ def check_image(
         return
     out.print(f"[red]✗[/] {image}: {len(violations)} violation(s) of the Studio contract")
     for v in violations:
-        out.print(f"  [red]✗ {v.code}[/]: {v.problem}", soft_wrap=True)
-        out.print(f"    [yellow]fix[/]: {v.fix}", soft_wrap=True)
+        out.print(f"  [red]✗ {v.code}[/]: {escape(v.problem)}", soft_wrap=True)
+        out.print(f"    [yellow]fix[/]: {escape(v.fix)}", soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -139,9 +144,9 @@ def main() -> None:
     try:
         app()
     except SmstudioError as exc:
-        console.print(f"[red]error:[/] {exc.problem}", soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(exc.problem)}", soft_wrap=True)
         if exc.fix:
-            console.print(f"  [yellow]fix:[/] {exc.fix}", soft_wrap=True)
+            console.print(f"  [yellow]fix:[/] {escape(exc.fix)}", soft_wrap=True)
         raise SystemExit(2) from None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 import docker
@@ -25,10 +25,8 @@ def running(image: str, **kwargs: Any) -> Iterator[docker.models.containers.Cont
     try:
         yield container
     finally:
-        try:
+        with suppress(docker.errors.NotFound):
             container.remove(force=True, v=True)
-        except docker.errors.NotFound:
-            pass
 
 
 def published_port(container: docker.models.containers.Container, port: str) -> int:

@@ -115,7 +115,7 @@ def check_platform(facts: ImageFacts) -> list[Violation]:
         Violation(
             "platform",
             f"image is {facts.os}/{facts.architecture}; Studio runs linux/amd64 images only",
-            "build with --platform linux/amd64 (bake: platforms = [\"linux/amd64\"])",
+            'build with --platform linux/amd64 (bake: platforms = ["linux/amd64"])',
         )
     ]
 

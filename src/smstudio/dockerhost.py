@@ -18,8 +18,7 @@ def client() -> docker.DockerClient:
     except DockerException as exc:
         raise SmstudioError(
             f"cannot reach the Docker engine ({exc})",
-            "start it with scripts/setup-host.sh (installs and starts dockerd), or set "
-            "DOCKER_HOST",
+            "start it with scripts/setup-host.sh (installs and starts dockerd), or set DOCKER_HOST",
         ) from exc
     return engine
 

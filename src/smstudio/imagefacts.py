@@ -35,7 +35,9 @@ class LayerScan:
 
 
 def _norm(name: str) -> str:
-    return posixpath.normpath("/" + name.lstrip("./").lstrip("/")) if name not in (".", "./") else "/"
+    if name in (".", "./"):
+        return "/"
+    return posixpath.normpath("/" + name.removeprefix("./").lstrip("/"))
 
 
 def scan_layer(layer: tarfile.TarFile) -> LayerScan:
@@ -134,7 +136,7 @@ def scan_saved_image(stream: IO[bytes]) -> tuple[list[LayerScan], dict[str, Any]
                     blobs_json[member.name] = json.loads(data)
                     continue
                 except ValueError:
-                    handle = io.BytesIO(data)  # type: ignore[assignment]
+                    handle = io.BytesIO(data)
             try:
                 with tarfile.open(fileobj=handle, mode="r|*") as layer:
                     by_name[member.name] = scan_layer(layer)

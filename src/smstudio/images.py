@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from smstudio import buildlog, dockerhost, project
 from smstudio.errors import SmstudioError
@@ -94,7 +95,7 @@ def build(request: BuildRequest, console: Console) -> Path:
             log.write(line)
             if line.startswith("#") and "[" in line and ("RUN" in line or "COPY" in line):
                 step = line.split(" ", 1)[1].strip()[:100]
-                status.update(f"[{time.monotonic() - started:5.0f}s] {step}")
+                status.update(escape(f"{time.monotonic() - started:4.0f}s {step}"))
         code = proc.wait()
     if code != 0:
         raise buildlog.explain(log_path.read_text(), str(log_path), request.base_image)

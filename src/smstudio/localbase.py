@@ -13,6 +13,7 @@ from pathlib import Path
 
 import docker
 from rich.console import Console
+from rich.markup import escape
 
 from smstudio import dockerhost
 from smstudio.errors import SmstudioError
@@ -127,7 +128,7 @@ def _debootstrap(request: LocalBaseRequest, rootfs: Path, console: Console) -> N
         assert proc.stdout is not None
         for line in proc.stdout:
             tail = [*tail[-19:], line.rstrip()]
-            status.update(f"debootstrap {request.suite}: {line.strip()[:90]}")
+            status.update(escape(f"debootstrap {request.suite}: {line.strip()[:90]}"))
         code = proc.wait()
     if code != 0:
         raise SmstudioError(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import requests
 
 from smstudio import containers
 from smstudio.contract import HEALTH_PATH, Expectation, HealthResult
 
 
-def studio_run_options(want: Expectation, app_type: str, space: str = "smstudio-check") -> dict:
+def studio_run_options(
+    want: Expectation, app_type: str, space: str = "smstudio-check"
+) -> dict[str, Any]:
     """docker run options that reproduce what Studio gives an app container: the declared
     user, an empty home mounted at the mount path, and SageMaker's env vars."""
     return {

@@ -61,12 +61,15 @@ def run_options(volume: str, port: int = 8888) -> dict[str, Any]:
     return {
         "entrypoint": [f"{MOUNT}/runtime/ld.so"],
         "command": [
-            "--library-path", LIBRARY_PATH,
-            f"{MOUNT}/runtime/python", "-s", "-S",
+            "--library-path",
+            LIBRARY_PATH,
+            f"{MOUNT}/runtime/python",
+            "-s",
+            "-S",
             f"{MOUNT}/site/_smstudio_kernel_gateway.py",
             "--KernelGatewayApp.ip=0.0.0.0",
             f"--KernelGatewayApp.port={port}",
-        ],  # fmt: skip
+        ],
         "environment": {"PYTHONHOME": f"{MOUNT}/runtime/usr"},
         "volumes": {volume: {"bind": MOUNT, "mode": "ro"}},
     }

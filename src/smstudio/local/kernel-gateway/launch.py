@@ -8,6 +8,6 @@ import os
 
 os.environ.pop("PYTHONHOME", None)
 
-from kernel_gateway import launch_instance  # noqa: E402
+from kernel_gateway import launch_instance
 
 launch_instance()

@@ -1,0 +1,101 @@
+"""Test helpers: containers that are always removed, polling with timeouts, and a small
+Jupyter kernel websocket client."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import docker
+import requests
+import websocket
+
+from smstudio import containers as smcontainers
+from smstudio import dockerhost
+
+T = TypeVar("T")
+
+
+class TrackedContainers:
+    """Starts containers for one test and removes every one of them afterwards."""
+
+    def __init__(self) -> None:
+        self._started: list[docker.models.containers.Container] = []
+
+    def run(self, image: str, **kwargs: Any) -> docker.models.containers.Container:
+        kwargs.setdefault("detach", True)
+        labels = {smcontainers.LABEL: "test", **kwargs.pop("labels", {})}
+        container = dockerhost.client().containers.run(image, labels=labels, **kwargs)
+        self._started.append(container)
+        return container
+
+    def sleeper(self, image: str, **kwargs: Any) -> docker.models.containers.Container:
+        """A container that stays up doing nothing, for exec-based checks."""
+        return self.run(image, entrypoint=["sleep", "infinity"], command=[], **kwargs)
+
+    def remove_all(self) -> None:
+        for container in self._started:
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+        self._started.clear()
+
+
+def sh(
+    container: docker.models.containers.Container, script: str, user: str = ""
+) -> tuple[int, str]:
+    result = container.exec_run(["bash", "-lc", script], user=user, demux=False)
+    return result.exit_code, (result.output or b"").decode(errors="replace")
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float, what: str) -> T:
+    result = smcontainers.poll(probe, timeout)
+    if result is None:
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return result
+
+
+def http_ok(url: str, **kwargs: Any) -> Callable[[], requests.Response | None]:
+    def probe() -> requests.Response | None:
+        try:
+            response = requests.get(url, timeout=2, **kwargs)
+        except requests.RequestException:
+            return None
+        return response if response.status_code == 200 else None
+
+    return probe
+
+
+def execute(
+    ws_url: str, code: str, timeout: float = 60, headers: dict[str, str] | None = None
+) -> str:
+    """Run code in a kernel over the Jupyter websocket protocol; return the text/plain of
+    its execute_result (or raise with the error it reported)."""
+    ws = websocket.create_connection(ws_url, timeout=timeout, header=headers or {})
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": False,
+                        "user_expressions": {}, "allow_stdin": False},
+        }))  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "execute_result":
+                return str(msg["content"]["data"]["text/plain"])
+            if kind == "error":
+                raise AssertionError(
+                    f"kernel error: {msg['content']['ename']}: {msg['content']['evalue']}"
+                )
+        raise AssertionError(f"no execute_result within {timeout}s")
+    finally:
+        ws.close()

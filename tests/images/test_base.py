@@ -1,0 +1,104 @@
+"""Base image tests; they also run on every image built on base."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import testinfra
+from rich.console import Console
+
+from smstudio import check, dockerhost
+from tests.conftest import HOST_CA_DIR, TAG
+from tests.helpers import TrackedContainers, sh
+
+IMAGE = "base"
+
+
+def test_meets_the_studio_contract(image: str) -> None:
+    """Platform, default user, UID/GID <= 65535 in every layer, nothing under the home
+    mount path, declared kernelspecs, JupyterLab health: whatever applies to the image."""
+    assert check.run(image, check.CheckOptions(), Console(stderr=True)) == []
+
+
+def test_default_user_is_sagemaker_user(image: str, containers: TrackedContainers) -> None:
+    box = containers.sleeper(image)
+    code, output = sh(box, "id -u; id -g; id -un; echo $SHELL")
+    assert code == 0
+    assert output.split() == ["1000", "100", "sagemaker-user", "/bin/bash"]
+    host = testinfra.get_host(f"docker://{box.id}")
+    user = host.user("sagemaker-user")
+    assert (user.uid, user.gid, user.shell, user.home) == (
+        1000,
+        100,
+        "/bin/bash",
+        "/home/sagemaker-user",
+    )
+    assert host.run("sudo -n true").rc == 0, "passwordless sudo"
+    assert host.run("sudo -n id -u").stdout.strip() == "0"
+
+
+def test_home_mount_point_is_empty_and_owned_by_the_user(
+    image: str, containers: TrackedContainers
+) -> None:
+    host = testinfra.get_host(f"docker://{containers.sleeper(image).id}")
+    home = host.file("/home/sagemaker-user")
+    assert home.is_directory and (home.uid, home.gid) == (1000, 100)
+    assert home.listdir() == []
+
+
+def test_tools_every_app_needs(image: str, containers: TrackedContainers) -> None:
+    host = testinfra.get_host(f"docker://root@{containers.sleeper(image).id}")
+    for package in ("git", "openssh-server", "openssh-client", "sudo", "ca-certificates"):
+        assert host.package(package).is_installed, package
+    for command in ("git --version", "ssh -V", "pipenv --version", "docker --version",
+                    "python -c 'import ipykernel, debugpy'"):  # fmt: skip
+        assert host.run(command).rc == 0, command
+    version = host.run("python -c 'import sys; print(sys.version_info[:2])'").stdout
+    assert tuple(int(x) for x in re.findall(r"\d+", version)) >= (3, 10)
+    assert host.file("/usr/sbin/sshd").exists
+
+
+def test_user_can_pip_install_into_the_environment(
+    image: str, containers: TrackedContainers
+) -> None:
+    code, output = sh(containers.sleeper(image), 'test -w "$VIRTUAL_ENV/lib" && command -v python')
+    assert code == 0 and output.strip() == "/opt/smstudio/venv/bin/python"
+
+
+def test_helpers_from_lcc_and_ssh_are_shipped(image: str, containers: TrackedContainers) -> None:
+    box = containers.sleeper(image, tmpfs={"/home/sagemaker-user": "uid=1000,gid=100"})
+    host = testinfra.get_host(f"docker://{box.id}")
+    assert host.file("/opt/smstudio/lcc/lib/log.sh").exists
+    assert host.file("/opt/smstudio/ssh/README.md").exists
+    run = host.run("/opt/smstudio/lcc/on-start.sh")
+    assert run.rc == 0
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO on-start: done$", run.stdout, re.M)
+    assert (
+        "INFO on-start: done"
+        in host.file("/home/sagemaker-user/.smstudio/logs/on-start.log").content_string
+    )
+
+
+def test_extra_ca_certificates_are_trusted(image: str, containers: TrackedContainers) -> None:
+    """The build's extra-CA input (here: the host's CA folder) is trusted in the image."""
+    host = testinfra.get_host(f"docker://{containers.sleeper(image).id}")
+    bundle = host.file("/etc/ssl/certs/ca-certificates.crt").content_string
+    certs = sorted(Path(HOST_CA_DIR).glob("*.crt"))
+    assert certs, f"no CA certificates in {HOST_CA_DIR} to test with"
+    for cert in certs:
+        assert host.file(f"/usr/local/share/ca-certificates/{cert.name}").exists
+        body = "".join(cert.read_text().split("-----")[2].split())
+        assert body[:64] in "".join(bundle.split()), f"{cert.name} is not in the CA bundle"
+
+
+def test_oci_labels(image: str, image_name: str) -> None:
+    labels = dockerhost.get_image(image).labels
+    assert labels["io.smstudio.image"] == image_name
+    assert labels["org.opencontainers.image.version"] == TAG
+    assert labels["org.opencontainers.image.source"].startswith("https://")
+    assert re.fullmatch(r"[0-9a-f]{40}", labels["org.opencontainers.image.revision"])
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", labels["org.opencontainers.image.created"]
+    )
+    assert dockerhost.get_image(image).attrs["Architecture"] == "amd64"
