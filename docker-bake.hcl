@@ -72,6 +72,7 @@ target "base-core" {
   inherits = ["_common"]
   context  = "images/base"
   target   = "core"
+  output   = ["type=cacheonly"]
 }
 
 target "base" {
@@ -96,11 +97,13 @@ target "jupyterlab-core" {
   context  = "images/jupyterlab"
   contexts = { base = "target:base-core" }
   target   = "core"
+  output   = ["type=cacheonly"]
 }
 
 target "jupyterlab" {
   inherits = ["jupyterlab-core"]
   target   = "jupyterlab"
+  output   = ["type=docker"]
   tags     = tags("jupyterlab")
   labels   = merge(labels("jupyterlab"), { "io.smstudio.app-types" = "JupyterLab" })
 }

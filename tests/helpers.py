@@ -51,6 +51,12 @@ def sh(
     return result.exit_code, (result.output or b"").decode(errors="replace")
 
 
+def port_of(container: docker.models.containers.Container, port: str = "8888/tcp") -> int:
+    published = smcontainers.published_port(container, port)
+    assert published is not None, smcontainers.exit_summary(container)
+    return published
+
+
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str) -> T:
     result = smcontainers.poll(probe, timeout)
     if result is None:

@@ -13,8 +13,8 @@ from rich.table import Table
 from smstudio import check, images, localbase
 from smstudio.errors import SmstudioError
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, emoji=False, highlight=False)
+out = Console(emoji=False, highlight=False)
 
 app = typer.Typer(
     help="SageMaker Studio for teams, as code: images, lifecycle scripts, SSH, registration.",

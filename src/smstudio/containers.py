@@ -29,17 +29,19 @@ def running(image: str, **kwargs: Any) -> Iterator[docker.models.containers.Cont
             container.remove(force=True, v=True)
 
 
-def published_port(container: docker.models.containers.Container, port: str) -> int:
-    """The host port (on 127.0.0.1) a container port was published on."""
+def published_port(container: docker.models.containers.Container, port: str) -> int | None:
+    """The host port (on 127.0.0.1) a container port was published on; None when the
+    container stopped before Docker published it."""
     deadline = time.monotonic() + 10
-    while True:
+    while time.monotonic() < deadline:
         container.reload()
         bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(port)
         if bindings:
             return int(bindings[0]["HostPort"])
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"container {container.short_id} never published {port}")
+        if container.status not in ("created", "running"):
+            return None
         time.sleep(0.1)
+    return None
 
 
 def poll(
@@ -66,6 +68,16 @@ def is_running(container: docker.models.containers.Container) -> bool:
     except docker.errors.NotFound:
         return False
     return bool(container.status in ("created", "running"))
+
+
+def exit_summary(container: docker.models.containers.Container) -> str:
+    """Why a container is not serving: its state, exit code and last log lines."""
+    container.reload()
+    state = container.attrs.get("State", {})
+    running = bool(state.get("Running"))
+    what = "still running" if running else f"exited with code {state.get('ExitCode')}"
+    log = logs_tail(container)
+    return f"{what}; container log:\n{log}" if log else what
 
 
 def logs_tail(container: docker.models.containers.Container, lines: int = 15) -> str:

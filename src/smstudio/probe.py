@@ -33,6 +33,8 @@ def jupyterlab_health(image: str, want: Expectation, timeout: float = 90) -> Hea
     options = studio_run_options(want, "JupyterLab")
     with containers.running(image, **options) as container:
         port = containers.published_port(container, "8888/tcp")
+        if port is None:
+            return HealthResult(False, containers.exit_summary(container))
         url = f"http://127.0.0.1:{port}{HEALTH_PATH}"
 
         def ask() -> bool | None:
@@ -45,6 +47,8 @@ def jupyterlab_health(image: str, want: Expectation, timeout: float = 90) -> Hea
         answered = containers.poll(ask, timeout, alive=lambda: containers.is_running(container))
         if answered:
             return HealthResult(True, f"{url} answered 200")
-        state = "exited" if not containers.is_running(container) else f"no answer in {timeout:.0f}s"
-        log = containers.logs_tail(container)
-        return HealthResult(False, f"{state}; container log:\n{log}" if log else state)
+        if containers.is_running(container):
+            return HealthResult(
+                False, f"no answer within {timeout:.0f}s; " + containers.exit_summary(container)
+            )
+        return HealthResult(False, containers.exit_summary(container))

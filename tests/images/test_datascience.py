@@ -14,7 +14,7 @@ spark = SparkSession.builder.master("local[1]").appName("smoke").getOrCreate()
 frame = spark.createDataFrame(pandas.DataFrame({"x": [1, 2, 3]}))
 print("spark-sum", frame.groupBy().sum("x").collect()[0][0])
 spark.stop()
-mlflow.set_tracking_uri("file:///tmp/mlruns")
+mlflow.set_tracking_uri("sqlite:////tmp/mlflow.db")
 with mlflow.start_run() as run:
     mlflow.log_param("alpha", 0.5)
     mlflow.log_metric("rmse", 0.25)

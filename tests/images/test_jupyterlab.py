@@ -5,9 +5,8 @@ from __future__ import annotations
 import requests
 
 from smstudio import probe
-from smstudio.containers import published_port
 from smstudio.contract import HEALTH_PATH, Expectation
-from tests.helpers import TrackedContainers, execute, http_ok, sh, wait_for
+from tests.helpers import TrackedContainers, execute, http_ok, port_of, sh, wait_for
 
 IMAGE = "jupyterlab"
 PREFIX = "/jupyterlab/default"
@@ -15,7 +14,7 @@ PREFIX = "/jupyterlab/default"
 
 def test_serves_jupyterlab_4_as_studio_expects(image: str, containers: TrackedContainers) -> None:
     app = containers.run(image, **probe.studio_run_options(Expectation(), "JupyterLab"))
-    base = f"http://127.0.0.1:{published_port(app, '8888/tcp')}"
+    base = f"http://127.0.0.1:{port_of(app)}"
     status = wait_for(http_ok(base + HEALTH_PATH), 90, "the JupyterLab health endpoint").json()
     assert {"started", "last_activity", "kernels"} <= set(status)
 

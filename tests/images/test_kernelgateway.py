@@ -7,9 +7,8 @@ import pytest
 import requests
 
 from smstudio import kernels, project
-from smstudio.containers import published_port
 from smstudio.local import kernel_gateway
-from tests.helpers import TrackedContainers, execute, http_ok, sh, wait_for
+from tests.helpers import TrackedContainers, execute, http_ok, port_of, sh, wait_for
 
 IMAGE = "kernelgateway"
 
@@ -37,7 +36,7 @@ def test_kernels_run_under_a_mounted_kernel_gateway(
         ports={"8888/tcp": ("127.0.0.1", None)},
         **options,
     )
-    base = f"http://127.0.0.1:{published_port(app, '8888/tcp')}"
+    base = f"http://127.0.0.1:{port_of(app)}"
     specs = wait_for(http_ok(f"{base}/api/kernelspecs"), 60, "the kernel gateway").json()
     assert set(declared) <= set(specs["kernelspecs"]), specs
     for name in declared:
