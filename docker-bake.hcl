@@ -1,9 +1,10 @@
 # Image build graph for smstudio. `docker buildx bake` builds `default`
 # (base, kernelgateway, jupyterlab); `docker buildx bake all` adds datascience.
 # Variables default to null so the Dockerfiles' ARG defaults apply.
-# Each image's Dockerfile has a `core` stage (packages) and a final stage that adds the
-# in-container helpers from lcc/ and ssh/; children build on their parent's core, so an
-# edit to a helper script rebuilds no layer that installs packages.
+# Each image is two targets: `<name>-core` builds images/<name>/Dockerfile, its packages
+# on its parent's core (contexts = { base = "target:<parent>-core" }); `<name>` adds the
+# shared last stage, images/final: the helpers from lcc/ and ssh/ and the default user.
+# So an edit to a helper script rebuilds no layer that installs packages.
 
 variable "BASE_IMAGE" {
   # Any Debian/Ubuntu image with apt; python3 >= 3.10 is installed from it.
@@ -47,16 +48,27 @@ function "labels" {
   }
 }
 
+# The shared last stage on top of an image's core.
+function "final" {
+  params = [core]
+  result = {
+    core = "target:${core}"
+    lcc  = "lcc"
+    ssh  = "ssh"
+  }
+}
+
 target "_common" {
   platforms = ["linux/amd64"]
   args = {
     BASE_IMAGE = BASE_IMAGE
   }
-  contexts = {
-    extra-ca = EXTRA_CA_DIR
-    lcc      = "lcc"
-    ssh      = "ssh"
-  }
+}
+
+# Package layers only (no helpers, build user root): tagged <name>-core because the
+# docker driver loads every target another one builds on into the image store anyway.
+target "_core" {
+  inherits = ["_common"]
 }
 
 group "default" {
@@ -67,52 +79,62 @@ group "all" {
   targets = ["base", "kernelgateway", "jupyterlab", "datascience"]
 }
 
-# Package layers of base, the parent of every other image (not tagged).
 target "base-core" {
-  inherits = ["_common"]
+  inherits = ["_core"]
+  tags     = tags("base-core")
   context  = "images/base"
-  target   = "core"
-  output   = ["type=cacheonly"]
+  contexts = { extra-ca = EXTRA_CA_DIR }
+}
+
+target "kernelgateway-core" {
+  inherits = ["_core"]
+  tags     = tags("kernelgateway-core")
+  context  = "images/kernelgateway"
+  contexts = { base = "target:base-core" }
+}
+
+target "jupyterlab-core" {
+  inherits = ["_core"]
+  tags     = tags("jupyterlab-core")
+  context  = "images/jupyterlab"
+  contexts = { base = "target:base-core" }
+}
+
+target "datascience-core" {
+  inherits = ["_core"]
+  tags     = tags("datascience-core")
+  context  = "images/datascience"
+  contexts = { base = "target:jupyterlab-core" }
 }
 
 target "base" {
   inherits = ["_common"]
-  context  = "images/base"
-  target   = "base"
+  context  = "images/final"
+  contexts = final("base-core")
   tags     = tags("base")
   labels   = labels("base")
 }
 
 target "kernelgateway" {
   inherits = ["_common"]
-  context  = "images/kernelgateway"
-  contexts = { base = "target:base-core" }
-  target   = "kernelgateway"
+  context  = "images/final"
+  contexts = final("kernelgateway-core")
   tags     = tags("kernelgateway")
   labels   = merge(labels("kernelgateway"), { "io.smstudio.app-types" = "KernelGateway" })
 }
 
-target "jupyterlab-core" {
-  inherits = ["_common"]
-  context  = "images/jupyterlab"
-  contexts = { base = "target:base-core" }
-  target   = "core"
-  output   = ["type=cacheonly"]
-}
-
 target "jupyterlab" {
-  inherits = ["jupyterlab-core"]
-  target   = "jupyterlab"
-  output   = ["type=docker"]
+  inherits = ["_common"]
+  context  = "images/final"
+  contexts = final("jupyterlab-core")
   tags     = tags("jupyterlab")
   labels   = merge(labels("jupyterlab"), { "io.smstudio.app-types" = "JupyterLab" })
 }
 
 target "datascience" {
   inherits = ["_common"]
-  context  = "images/datascience"
-  contexts = { base = "target:jupyterlab-core" }
-  target   = "datascience"
+  context  = "images/final"
+  contexts = final("datascience-core")
   tags     = tags("datascience")
   labels   = merge(labels("datascience"), { "io.smstudio.app-types" = "JupyterLab" })
 }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -52,15 +51,6 @@ def executed_steps(log: str) -> list[str]:
     return [text for num, text in steps.items() if num not in cached]
 
 
-def copy_project(root: Path, target: Path) -> None:
-    for item in ("docker-bake.hcl", "images", "lcc", "ssh"):
-        source = root / item
-        if source.is_dir():
-            shutil.copytree(source, target / item)
-        else:
-            shutil.copy2(source, target / item)
-
-
 def main() -> None:
     console = Console(stderr=True)
     root = project.project_root()
@@ -70,7 +60,7 @@ def main() -> None:
     console.print("warm build ...")
     warm, warm_log = bake(root, base)
     with tempfile.TemporaryDirectory(prefix="smstudio-bench-") as tmp:
-        copy_project(root, Path(tmp))
+        project.copy_build_inputs(root, Path(tmp))
         script = Path(tmp) / "lcc/on-start.sh"
         script.write_text(script.read_text() + "# bench: a one-line change\n")
         console.print("build after a one-line lcc/ change ...")

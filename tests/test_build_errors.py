@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,13 +18,7 @@ def smstudio(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 
 def test_broken_dockerfile(tmp_path: Path, local_base: str) -> None:
-    root = project.project_root()
-    for item in ("docker-bake.hcl", "images", "lcc", "ssh"):
-        src = root / item
-        if src.is_dir():
-            shutil.copytree(src, tmp_path / item)
-        else:
-            shutil.copy2(src, tmp_path / item)
+    project.copy_build_inputs(project.project_root(), tmp_path)
     dockerfile = tmp_path / "images/base/Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("SHELL [", "SHELLL [", 1))
     result = smstudio("images", "build", "base", "--base-image", local_base, "--tag", "broken",

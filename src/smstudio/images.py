@@ -99,6 +99,9 @@ def build(request: BuildRequest, console: Console) -> Path:
         code = proc.wait()
     if code != 0:
         raise buildlog.explain(log_path.read_text(), str(log_path), request.base_image)
+    # Each build stamps a new `created` label, so the previous build of an unchanged image
+    # is left untagged: drop those (only untagged smstudio images; layers are shared).
+    dockerhost.client().images.prune(filters={"dangling": True, "label": LABEL})
     console.print(
         f"built {' '.join(request.targets)} in {time.monotonic() - started:.1f}s (log {log_path})"
     )

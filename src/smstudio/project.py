@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from smstudio.errors import SmstudioError
 
 BAKE_FILE = "docker-bake.hcl"
+# Everything `docker buildx bake` reads.
+BUILD_INPUTS = (BAKE_FILE, "images", "lcc", "ssh")
 
 
 def project_root() -> Path:
@@ -37,3 +40,14 @@ def state_dir() -> Path:
     path = Path(os.environ.get("SMSTUDIO_STATE_DIR", Path.home() / ".smstudio"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def copy_build_inputs(root: Path, target: Path) -> None:
+    """Copy what bake reads into `target`, to build a modified copy without touching the
+    checkout (benchmarks, tests of build failures)."""
+    for item in BUILD_INPUTS:
+        source = root / item
+        if source.is_dir():
+            shutil.copytree(source, target / item)
+        else:
+            shutil.copy2(source, target / item)

@@ -52,7 +52,7 @@ def test_scripts_have_unix_line_endings() -> None:
 
 def test_hadolint_every_dockerfile() -> None:
     dockerfiles = [p for p in tracked_files() if p.name == "Dockerfile"]
-    assert len(dockerfiles) >= 5
+    assert len(dockerfiles) >= 6
     done = subprocess.run([str(BIN / "hadolint"), *map(str, dockerfiles)],
                           capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -86,12 +86,16 @@ def test_bake_definition() -> None:
         "jupyterlab",
     ]
     for name in ("base", "kernelgateway", "jupyterlab", "datascience"):
-        target = targets[name]
-        assert target["platforms"] == ["linux/amd64"]
-        assert target["tags"] == [f"smstudio/{name}:dev"]
+        final, core = targets[name], targets[f"{name}-core"]
+        assert final["platforms"] == core["platforms"] == ["linux/amd64"]
+        assert final["tags"] == [f"smstudio/{name}:dev"]
         for label in ("source", "version"):
-            assert f"org.opencontainers.image.{label}" in target["labels"]
-        assert {"extra-ca", "lcc", "ssh"} <= set(target["contexts"])
-    assert targets["kernelgateway"]["contexts"]["base"] == "target:base-core"
-    assert targets["jupyterlab"]["contexts"]["base"] == "target:base-core"
-    assert targets["datascience"]["contexts"]["base"] == "target:jupyterlab-core"
+            assert f"org.opencontainers.image.{label}" in final["labels"]
+        # One shared last stage adds the helpers on top of the image's own core.
+        assert final["context"] == "images/final"
+        assert final["contexts"] == {"core": f"target:{name}-core", "lcc": "lcc", "ssh": "ssh"}
+        assert core["context"] == f"images/{name}"
+    assert targets["base-core"]["contexts"] == {"extra-ca": "images/extra-ca"}
+    assert targets["kernelgateway-core"]["contexts"]["base"] == "target:base-core"
+    assert targets["jupyterlab-core"]["contexts"]["base"] == "target:base-core"
+    assert targets["datascience-core"]["contexts"]["base"] == "target:jupyterlab-core"
