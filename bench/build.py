@@ -92,6 +92,11 @@ def main() -> None:
             goal = GOALS.get(name)
             print(f"{name + ':' + tag:<24}{size:>9.0f}{goal if goal else '-':>9}")
             break
+    # The benchmark's own tags go; the layers stay in Docker's cache for later builds.
+    for image in engine.images.list(filters={"reference": f"smstudio/*:{TAG}"}):
+        for ref in image.tags:
+            if ref.endswith(f":{TAG}"):
+                engine.images.remove(ref)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,8 @@ from smstudio import check, images, localbase
 from smstudio.errors import SmstudioError
 
 console = Console(stderr=True, emoji=False, highlight=False)
-out = Console(emoji=False, highlight=False)
+# Piped output (CI logs, files) is not squeezed to 80 columns.
+out = Console(emoji=False, highlight=False, width=None if sys.stdout.isatty() else 160)
 
 app = typer.Typer(
     help="SageMaker Studio for teams, as code: images, lifecycle scripts, SSH, registration.",
@@ -38,13 +40,17 @@ def local_base(
     extra_ca: Annotated[
         Path | None,
         typer.Option(
-            help="Folder of *.crt files to trust [default: the host's "
+            help="Folder of *.crt files to trust (default: the host's "
             "/usr/local/share/ca-certificates]."
         ),
     ] = None,
 ) -> None:
-    """Make a minimal Debian base image (python3, venv, CA certificates) with debootstrap
-    and `docker import`, so images build with no registry access. Reused when present."""
+    """Make the offline local base image (debootstrap + docker import).
+
+    A minimal Debian rootfs with python3, venv and CA certificates (plus extra ones),
+    imported as smstudio/local-base:bookworm so images build with no registry access.
+    Reused when present; --rebuild remakes it. Needs root and debootstrap.
+    """
     request = localbase.LocalBaseRequest(tag, suite, mirror, extra_ca, rebuild)
     out.print(localbase.ensure(request, console))
 
@@ -57,21 +63,26 @@ def build(
     ] = None,
     base_image: Annotated[
         str | None,
-        typer.Option(help="Debian/Ubuntu image to build FROM [default: debian:bookworm-slim]."),
+        typer.Option(help="Debian/Ubuntu image to build FROM (default: debian:bookworm-slim)."),
     ] = None,
     local_base: Annotated[
         bool, typer.Option("--local-base", help="Build FROM the local base (made if missing).")
     ] = False,
-    tag: Annotated[str | None, typer.Option(help="Image tag [default: dev].")] = None,
+    tag: Annotated[str | None, typer.Option(help="Image tag (default: dev).")] = None,
     registry: Annotated[
-        str | None, typer.Option(help="Repository prefix for tags [default: smstudio].")
+        str | None, typer.Option(help="Repository prefix for tags (default: smstudio).")
     ] = None,
     extra_ca: Annotated[
         Path | None, typer.Option(help="Folder of *.crt files trusted in builds and images.")
     ] = None,
 ) -> None:
-    """Build images with `docker buildx bake` (the `default` group: base, kernelgateway,
-    jupyterlab). Example: smstudio images build --local-base all"""
+    """Build images with docker buildx bake (default group: base, kernelgateway, jupyterlab).
+
+    Shows the current step; the full log goes to ~/.smstudio/logs/.
+
+    Examples: smstudio images build --local-base all;
+    smstudio images build jupyterlab --tag 1.0 --registry ACCOUNT.dkr.ecr.REGION.amazonaws.com/team
+    """
     if local_base and base_image:
         raise SmstudioError("--local-base and --base-image both given", "pass one of them")
     if local_base:
@@ -92,7 +103,8 @@ def list_images() -> None:
     table = Table("target", "app types", "size (MB)", "created")
     table.add_column("image", no_wrap=True)
     for row in images.list_built():
-        table.add_row(row.image, row.app_types, f"{row.size_mb:.0f}", row.created, row.ref)
+        created = row.created.replace("T", " ")[:16]
+        table.add_row(row.image, row.app_types, f"{row.size_mb:.0f}", created, row.ref)
     out.print(table)
 
 
@@ -107,8 +119,8 @@ def check_image(
     app_type: Annotated[
         list[str] | None,
         typer.Option(
-            help="App type(s) the image serves [default: its io.smstudio.app-types "
-            "label]: KernelGateway, JupyterLab, ..."
+            help="App type(s) the image serves (default: its io.smstudio.app-types "
+            "label): KernelGateway, JupyterLab, ..."
         ),
     ] = None,
     kernel: Annotated[
@@ -119,10 +131,12 @@ def check_image(
         bool, typer.Option(help="Start JupyterLab images and ask their health endpoint.")
     ] = True,
 ) -> None:
-    """Lint an image against the Studio contract before you push it: platform, default
-    user vs. declared UID/GID, files owned above UID/GID 65535 in any layer, files under
-    the home mount path, declared kernelspecs, JupyterLab health. Exit code 1 on
-    violations, each printed with its fix.
+    """Lint any built image against the Studio contract before you push it.
+
+    Checks the platform, the default user against the declared UID/GID, files owned above
+    UID/GID 65535 in any layer, files under the home mount path, the declared kernelspecs
+    (KernelGateway) and the health endpoint (JupyterLab). Each violation is printed with
+    its fix; the exit code is 1 when there are violations, 2 for bad input.
 
     Example: smstudio images check my-team/image:1 --app-type KernelGateway --kernel python3
     """

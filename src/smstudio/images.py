@@ -128,7 +128,10 @@ def list_built() -> list[BuiltImage]:
                     image=labels.get(LABEL, "?"),
                     app_types=labels.get("io.smstudio.app-types", "-"),
                     size_mb=image.attrs["Size"] / 1e6,
-                    created=image.attrs["Created"][:19],
+                    # When it was built; the image's own date is its newest (maybe cached) layer's.
+                    created=labels.get("org.opencontainers.image.created", image.attrs["Created"])[
+                        :19
+                    ],
                 )
             )
     return sorted(rows, key=lambda r: r.ref)
