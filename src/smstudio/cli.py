@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from smstudio import check, images, localbase
+from smstudio import aws, check, config, iam, images, localbase
 from smstudio.errors import SmstudioError
 
 console = Console(stderr=True, emoji=False, highlight=False)
@@ -29,6 +30,12 @@ images_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(images_app, name="images")
+iam_app = typer.Typer(
+    help="The IAM policies smstudio manages, built from the team file.", no_args_is_help=True
+)
+app.add_typer(iam_app, name="iam")
+
+TEAM_FILE = Path("bootstrap/team.example.toml")
 
 
 @images_app.command("local-base")
@@ -152,6 +159,48 @@ def check_image(
         out.print(f"  [red]✗ {v.code}[/]: {escape(v.problem)}", soft_wrap=True)
         out.print(f"    [yellow]fix[/]: {escape(v.fix)}", soft_wrap=True)
     raise typer.Exit(1)
+
+
+@iam_app.command("policy")
+def iam_policy(
+    user: Annotated[str, typer.Option(help="A user from the team file.")],
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+    account: Annotated[
+        str | None, typer.Option(help="AWS account id (default: asked of STS).")
+    ] = None,
+    domain_id: Annotated[
+        str | None, typer.Option(help="Domain id (default: the team file's domain.id).")
+    ] = None,
+    bucket: Annotated[
+        str | None, typer.Option(help="Team bucket (default: sagemaker-REGION-ACCOUNT).")
+    ] = None,
+) -> None:
+    """Print USER's policy, the execution role's policy and the SageMaker trust policy.
+
+    The user policy confines USER to their own profile (studiouserid tag) and the
+    instance types the team file allows them.
+    """
+    spec, _ = config.load(team)
+    member = next((u for u in spec.users if u.name == user), None)
+    if member is None:
+        names = ", ".join(u.name for u in spec.users) or "none"
+        raise SmstudioError(f"{team}: no user {user!r} (users: {names})", "pick a listed user")
+    region = spec.domain.region
+    if account is None:
+        account = aws.Aws(region=region).client("sts").get_caller_identity()["Account"]
+    domain = domain_id or spec.domain.id
+    if domain is None:
+        console.print("domain not created yet: the policies cover any domain in the account")
+        domain = "*"
+    scope = iam.Scope(account=account, region=region, domain_id=domain)
+    documents = {
+        f"user:{user}": iam.user_policy(scope, spec.allowed_for(member)),
+        "execution-role": iam.execution_role_policy(
+            scope, bucket or f"sagemaker-{region}-{account}"
+        ),
+        "trust:sagemaker": iam.sagemaker_trust_policy(),
+    }
+    print(json.dumps(documents, indent=2))
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -75,7 +75,7 @@ def build(request: BuildRequest, console: Console) -> Path:
         )
     if request.revision is None:
         request = BuildRequest(**{**request.__dict__, "revision": git_revision(root)})
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     env = {**os.environ, **bake_env(request, created)}
     logs = project.state_dir() / "logs"
     logs.mkdir(exist_ok=True)

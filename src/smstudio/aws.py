@@ -1,0 +1,57 @@
+"""The one place that creates AWS clients.
+
+Profile and region come from the arguments, else the usual AWS environment. Endpoints:
+botocore itself honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (e.g.
+AWS_ENDPOINT_URL_SAGEMAKER); an explicit override here wins over both, which is how the
+local Studio is addressed in tests. Retries use botocore's standard mode with backoff.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import boto3
+import botocore.config
+
+DEFAULT_REGION = "us-east-1"
+MAX_ATTEMPTS = 8
+
+
+def env_endpoint(service: str, environ: dict[str, str] | None = None) -> str | None:
+    """The endpoint the environment sets for a service: AWS_ENDPOINT_URL_<SERVICE> (the
+    service id upper-cased, spaces and dashes as underscores), else AWS_ENDPOINT_URL."""
+    env = os.environ if environ is None else environ
+    key = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_").replace(" ", "_")
+    return env.get(key) or env.get("AWS_ENDPOINT_URL") or None
+
+
+@dataclass
+class Aws:
+    profile: str | None = None
+    region: str | None = None
+    endpoints: dict[str, str] = field(default_factory=dict)  # service -> URL, wins over env
+    max_attempts: int = MAX_ATTEMPTS
+    event_hooks: list[tuple[str, Any]] = field(default_factory=list)
+
+    @cached_property
+    def session(self) -> boto3.session.Session:
+        session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+        if session.region_name is None:
+            session = boto3.session.Session(profile_name=self.profile, region_name=DEFAULT_REGION)
+        return session
+
+    def config(self) -> botocore.config.Config:
+        return botocore.config.Config(
+            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            user_agent_extra="smstudio",
+        )
+
+    def client(self, service: str) -> Any:
+        endpoint = self.endpoints.get(service) or env_endpoint(service)
+        made = self.session.client(service, config=self.config(), endpoint_url=endpoint)
+        for event, handler in self.event_hooks:
+            made.meta.events.register(event, handler)
+        return made

@@ -1,0 +1,174 @@
+"""The team spec: one TOML file, loaded into pydantic models. Every mistake is reported
+with the file, the field and the fix."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from smstudio.errors import SmstudioError
+
+AppType = Literal["JupyterLab", "KernelGateway", "CodeEditor", "JupyterServer"]
+# Shapes SageMaker enforces on names (botocore's model: UserProfileName, ImageName, ...).
+PROFILE_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+IMAGE_NAME = r"^[a-zA-Z0-9]([-.]?[a-zA-Z0-9]){0,62}$"
+DOMAIN_ID = r"^d-[a-z0-9]{12}$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+INSTANCE_TYPE = r"^(system|ml\.[a-z0-9]+\.[a-z0-9]+)$"
+REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
+
+InstanceType = Annotated[str, Field(pattern=INSTANCE_TYPE)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Domain(_Model):
+    id: Annotated[str | None, Field(pattern=DOMAIN_ID)] = None
+    name: Annotated[str | None, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")] = None
+    region: Annotated[str, Field(pattern=REGION)] = "us-east-1"
+    vpc_id: str | None = None
+    subnet_ids: list[str] = []
+
+    @model_validator(mode="after")
+    def one_of_id_or_name(self) -> Domain:
+        if (self.id is None) == (self.name is None):
+            raise ValueError(
+                "give exactly one of `id` (an existing domain) or `name` (a domain to create)"
+            )
+        return self
+
+
+class Defaults(_Model):
+    instance_type: InstanceType = "ml.t3.medium"
+    allowed_instance_types: list[InstanceType] = ["ml.t3.medium"]
+    idle_timeout_minutes: Annotated[int, Field(ge=60, le=525600)] | None = None
+
+    @model_validator(mode="after")
+    def default_is_allowed(self) -> Defaults:
+        if self.instance_type not in self.allowed_instance_types:
+            raise ValueError(
+                f"instance_type {self.instance_type!r} is not in allowed_instance_types"
+            )
+        return self
+
+
+class Image(_Model):
+    target: str
+    app_types: Annotated[list[AppType], Field(min_length=1)]
+    uid: Literal[0, 1000] = 1000
+    gid: Literal[0, 100] = 100
+    mount_path: Annotated[str, Field(pattern=r"^/home/sagemaker-user(/.*)?$")] = (
+        "/home/sagemaker-user"
+    )
+
+
+class User(_Model):
+    name: Annotated[str, Field(pattern=PROFILE_NAME)]
+    email: Annotated[str, Field(pattern=EMAIL)]
+    allowed_instance_types: list[InstanceType] | None = None
+    default_instance_type: InstanceType | None = None
+
+
+class Team(_Model):
+    domain: Domain
+    defaults: Defaults = Defaults()
+    images: dict[Annotated[str, Field(pattern=IMAGE_NAME)], Image] = {}
+    lifecycle: dict[AppType, str] = {}
+    users: list[User] = []
+
+    @model_validator(mode="after")
+    def cross_references(self) -> Team:
+        names = [u.name for u in self.users]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"user names must be unique: {', '.join(duplicates)} repeated")
+        for user in self.users:
+            allowed = self.allowed_for(user)
+            stray = [t for t in allowed if t not in self.defaults.allowed_instance_types]
+            if stray:
+                raise ValueError(
+                    f"user {user.name}: {', '.join(stray)} not in defaults.allowed_instance_types"
+                )
+            default = user.default_instance_type or self.defaults.instance_type
+            if default not in allowed:
+                raise ValueError(
+                    f"user {user.name}: default instance type {default} is not among the "
+                    f"instance types the user may use ({', '.join(allowed)})"
+                )
+        return self
+
+    def allowed_for(self, user: User) -> list[str]:
+        return user.allowed_instance_types or self.defaults.allowed_instance_types
+
+
+_FIXES = {
+    "extra_forbidden": "remove it, or check its spelling against bootstrap/team.example.toml",
+    "missing": "add it (see bootstrap/team.example.toml)",
+    "string_pattern_mismatch": "use a value of the form shown",
+    "literal_error": "use one of the values listed",
+    "value_error": "correct the values named",
+}
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part not in ("function-after",) and not str(part).startswith("function-"):
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def explain(error: ValidationError, source: str) -> SmstudioError:
+    lines, fixes = [], []
+    for item in error.errors():
+        where = _where(item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "string_pattern_mismatch":
+            message = f"{item['input']!r} does not match {item['ctx']['pattern']}"
+        lines.append(f"{source}: {where}: {message}")
+        fix = _FIXES.get(item["type"], "correct the value")
+        if fix not in fixes:
+            fixes.append(fix)
+    return SmstudioError("\n".join(lines), "; ".join(fixes))
+
+
+def parse(text: str, source: str) -> Team:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SmstudioError(f"{source}: not valid TOML: {exc}", "fix the syntax there") from exc
+    try:
+        return Team.model_validate(data)
+    except ValidationError as exc:
+        raise explain(exc, source) from None
+
+
+def load(path: Path) -> tuple[Team, Path]:
+    """The team and the folder its relative paths are resolved from; lifecycle scripts
+    must exist."""
+    if not path.is_file():
+        raise SmstudioError(
+            f"team file {path} does not exist",
+            "pass --team PATH, or start from bootstrap/team.example.toml",
+        )
+    team = parse(path.read_text(), str(path))
+    base = path.resolve().parent
+    for app_type, script in team.lifecycle.items():
+        if not (base / script).is_file():
+            raise SmstudioError(
+                f"{path}: lifecycle.{app_type}: script {script} not found (from {base})",
+                "give a path relative to the team file",
+            )
+    return team, base
+
+
+def is_valid_name(pattern: str, value: str) -> bool:
+    return re.match(pattern, value) is not None

@@ -1,0 +1,144 @@
+"""IAM policies as pure builders: data in, policy documents out. Linted by parliament in
+tests; printed by `smstudio iam policy`.
+
+Users are confined to their own profile: every user profile carries a `studiouserid`
+tag (its user name) and the user's policy only allows acting on resources whose
+`aws:ResourceTag/studiouserid` equals the caller's `aws:PrincipalTag/studiouserid` (an
+IAM user tag or a session tag from your identity provider).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Policy = dict[str, Any]
+TAG = "studiouserid"
+CALLER = "${aws:PrincipalTag/" + TAG + "}"
+VERSION = "2012-10-17"
+
+
+@dataclass(frozen=True)
+class Scope:
+    account: str
+    region: str
+    domain_id: str
+
+    def arn(self, resource: str) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{self.account}:{resource}"
+
+
+def _doc(*statements: dict[str, Any]) -> Policy:
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
+    """What one data scientist may do: open Studio and manage apps and spaces only in
+    their own profile, on the allowed instance types; list and describe read-only."""
+    own = {"StringEquals": {f"aws:ResourceTag/{TAG}": CALLER}}
+    d = scope.domain_id
+    return _doc(
+        {
+            "Sid": "OpenOwnStudio",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreatePresignedDomainUrl"],
+            "Resource": [scope.arn(f"user-profile/{d}/*")],
+            "Condition": own,
+        },
+        {
+            "Sid": "StartOwnAppsOnAllowedInstanceTypes",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreateApp"],
+            "Resource": [scope.arn(f"app/{d}/*")],
+            "Condition": {
+                **own,
+                "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": allowed_instance_types},
+            },
+        },
+        {
+            "Sid": "ManageOwnAppsAndSpaces",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:DeleteApp",
+                "sagemaker:DescribeApp",
+                "sagemaker:UpdateSpace",
+                "sagemaker:DescribeSpace",
+            ],
+            "Resource": [scope.arn(f"app/{d}/*"), scope.arn(f"space/{d}/*")],
+            "Condition": own,
+        },
+        {
+            "Sid": "DescribeOwnProfile",
+            "Effect": "Allow",
+            "Action": ["sagemaker:DescribeUserProfile"],
+            "Resource": [scope.arn(f"user-profile/{d}/*")],
+            "Condition": own,
+        },
+        {
+            "Sid": "DescribeTeamDomain",
+            "Effect": "Allow",
+            "Action": ["sagemaker:DescribeDomain"],
+            "Resource": [scope.arn(f"domain/{d}")],
+        },
+        {
+            "Sid": "ReadOnlyListing",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:ListApps",
+                "sagemaker:ListSpaces",
+                "sagemaker:ListUserProfiles",
+            ],
+            "Resource": ["*"],
+        },
+    )
+
+
+def execution_role_policy(scope: Scope, bucket: str) -> Policy:
+    """What apps run with: the team bucket, pulling the team's images, Studio logs."""
+    return _doc(
+        {
+            "Sid": "TeamBucket",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": [f"arn:aws:s3:::{bucket}/*"],
+        },
+        {
+            "Sid": "ListTeamBucket",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{bucket}"],
+        },
+        {
+            "Sid": "PullTeamImages",
+            "Effect": "Allow",
+            "Action": [
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchCheckLayerAvailability",
+            ],
+            "Resource": [f"arn:aws:ecr:{scope.region}:{scope.account}:repository/smstudio/*"],
+        },
+        {
+            "Sid": "EcrLogin",
+            "Effect": "Allow",
+            "Action": ["ecr:GetAuthorizationToken"],
+            "Resource": ["*"],
+        },
+        {
+            "Sid": "StudioLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup"],
+            "Resource": [f"arn:aws:logs:{scope.region}:{scope.account}:log-group:/aws/sagemaker/*"],
+        },
+    )
+
+
+def sagemaker_trust_policy() -> Policy:
+    """Trust for the execution role and the role images are created with."""
+    return _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:SetContext"],
+        }
+    )

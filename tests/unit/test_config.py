@@ -1,0 +1,89 @@
+"""The team spec: the example loads; each kind of mistake names file, field and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smstudio import config, project
+from smstudio.errors import SmstudioError
+
+EXAMPLE = project.project_root() / "bootstrap/team.example.toml"
+GOOD = """
+[domain]
+name = "ml-team"
+[defaults]
+instance_type = "ml.t3.medium"
+allowed_instance_types = ["ml.t3.medium", "ml.m5.large"]
+[images.lab]
+target = "jupyterlab"
+app_types = ["JupyterLab"]
+[[users]]
+name = "alice"
+email = "alice@example.com"
+"""
+
+
+def test_the_example_team_file_loads() -> None:
+    team, base = config.load(EXAMPLE)
+    assert team.domain.name == "ml-team" and team.domain.id is None
+    assert [u.name for u in team.users] == ["alice", "bob"]
+    assert team.allowed_for(team.users[0]) == team.defaults.allowed_instance_types
+    assert team.allowed_for(team.users[1]) == ["ml.t3.medium"]
+    assert set(team.images) == {"smstudio-jupyterlab", "smstudio-kernelgateway"}
+    assert (base / team.lifecycle["JupyterLab"]).is_file()
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "fix"),
+    [
+        (("[[users]]", "[[users]]\nnmae = 'x'"), "users[0].nmae: Extra inputs are not permitted", "check its spelling"),
+        (('email = "alice@example.com"', 'email = "alice"'), "users[0].email: 'alice' does not match", "form shown"),
+        (('name = "alice"', 'name = "alice smith"'), "users[0].name: 'alice smith' does not match", "form shown"),
+        (('app_types = ["JupyterLab"]', 'app_types = ["Rstudio"]'), "images.lab.app_types[0]: Input should be", "values listed"),
+        (('app_types = ["JupyterLab"]', "app_types = []"), "images.lab.app_types: List should have at least 1 item", "correct the value"),
+        (('target = "jupyterlab"', "target = 3"), "images.lab.target: Input should be a valid string", "correct the value"),
+        (('instance_type = "ml.t3.medium"', 'instance_type = "ml.p4d.24xlarge"'), "defaults: instance_type 'ml.p4d.24xlarge' is not in allowed_instance_types", "correct the values"),
+        (('name = "ml-team"', 'name = "ml-team"\nid = "d-abcdefabcdef"'), "domain: give exactly one of `id`", "correct the values"),
+        (('[images.lab]', '[images."bad name"]'), "images.bad name.[key]: 'bad name' does not match", "form shown"),
+    ],
+)  # fmt: skip
+def test_mistakes_name_file_field_and_fix(change: tuple[str, str], where: str, fix: str) -> None:
+    text = GOOD.replace(*change, 1)
+    assert text != GOOD
+    with pytest.raises(SmstudioError) as info:
+        config.parse(text, "team.toml")
+    assert f"team.toml: {where}" in info.value.problem
+    assert fix in info.value.fix
+
+
+def test_user_instance_types_must_fit_the_team() -> None:
+    text = GOOD + 'allowed_instance_types = ["ml.g5.xlarge"]\n'
+    with pytest.raises(
+        SmstudioError, match=r"user alice: ml\.g5\.xlarge not in defaults\.allowed_instance_types"
+    ):
+        config.parse(text, "team.toml")
+    text = (
+        GOOD + 'default_instance_type = "ml.m5.large"\nallowed_instance_types = ["ml.t3.medium"]\n'
+    )
+    with pytest.raises(SmstudioError, match=r"default instance type ml\.m5\.large is not among"):
+        config.parse(text, "team.toml")
+
+
+def test_duplicate_users() -> None:
+    text = GOOD + '[[users]]\nname = "alice"\nemail = "a2@example.com"\n'
+    with pytest.raises(SmstudioError, match="alice repeated"):
+        config.parse(text, "team.toml")
+
+
+def test_bad_toml_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(SmstudioError, match=r"team.toml: not valid TOML: .*line 1"):
+        config.parse("[domain\n", "team.toml")
+    with pytest.raises(SmstudioError, match="does not exist") as info:
+        config.load(tmp_path / "nope.toml")
+    assert "team.example.toml" in info.value.fix
+    team = tmp_path / "team.toml"
+    team.write_text(GOOD + '[lifecycle]\nJupyterLab = "missing.sh"\n')
+    with pytest.raises(SmstudioError, match=r"lifecycle\.JupyterLab: script missing\.sh not found"):
+        config.load(team)

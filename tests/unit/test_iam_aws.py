@@ -1,0 +1,98 @@
+"""IAM builders (linted by parliament) and the AWS client factory."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from parliament import analyze_policy_string
+
+from smstudio import aws, iam
+
+SCOPE = iam.Scope(account="111122223333", region="eu-west-1", domain_id="d-abcdefabcdef")
+TYPES = ["ml.t3.medium", "ml.m5.large"]
+
+
+def all_policies() -> dict[str, iam.Policy]:
+    return {
+        "user": iam.user_policy(SCOPE, TYPES),
+        "execution": iam.execution_role_policy(SCOPE, "team-bucket"),
+        "trust": iam.sagemaker_trust_policy(),
+    }
+
+
+@pytest.mark.parametrize("name", ["user", "execution"])
+def test_parliament_finds_nothing(name: str) -> None:
+    findings = analyze_policy_string(json.dumps(all_policies()[name])).findings
+    assert [(f.issue, f.detail) for f in findings] == []
+
+
+def test_trust_policy_shape() -> None:
+    (statement,) = iam.sagemaker_trust_policy()["Statement"]
+    assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert "sts:AssumeRole" in statement["Action"]
+
+
+def test_user_policy_confines_the_caller_to_their_own_profile() -> None:
+    statements = iam.user_policy(SCOPE, TYPES)["Statement"]
+    by_sid = {s["Sid"]: s for s in statements}
+    for sid in (
+        "OpenOwnStudio",
+        "StartOwnAppsOnAllowedInstanceTypes",
+        "ManageOwnAppsAndSpaces",
+        "DescribeOwnProfile",
+    ):
+        condition = by_sid[sid]["Condition"]["StringEquals"]
+        assert condition == {"aws:ResourceTag/studiouserid": "${aws:PrincipalTag/studiouserid}"}
+        for arn in by_sid[sid]["Resource"]:
+            assert (
+                arn.startswith("arn:aws:sagemaker:eu-west-1:111122223333:")
+                and "/d-abcdefabcdef/" in arn
+            )
+    create = by_sid["StartOwnAppsOnAllowedInstanceTypes"]["Condition"]["ForAllValues:StringEquals"]
+    assert create == {"sagemaker:InstanceTypes": TYPES}
+    # Only read-only listing is on "*", and nothing on "*" mutates.
+    for statement in statements:
+        if statement["Resource"] == ["*"]:
+            assert all(
+                a.split(":")[1].startswith(("List", "Describe")) for a in statement["Action"]
+            )
+
+
+def test_env_endpoint_precedence() -> None:
+    env = {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+        "AWS_ENDPOINT_URL_SAGEMAKER": "http://127.0.0.1:2",
+    }
+    assert aws.env_endpoint("sagemaker", env) == "http://127.0.0.1:2"
+    assert aws.env_endpoint("sts", env) == "http://127.0.0.1:1"
+    assert aws.env_endpoint("secretsmanager", {}) is None
+
+
+def test_clients_use_overrides_region_and_standard_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    factory = aws.Aws(region="eu-west-1", endpoints={"sagemaker": "http://127.0.0.1:2"})
+    sagemaker = factory.client("sagemaker")
+    assert sagemaker.meta.endpoint_url == "http://127.0.0.1:2"
+    assert sagemaker.meta.region_name == "eu-west-1"
+    assert factory.client("sts").meta.endpoint_url == "http://127.0.0.1:1"
+    # botocore's max_attempts counts retries; the first try comes on top.
+    assert sagemaker.meta.config.retries == {"mode": "standard", "total_max_attempts": aws.MAX_ATTEMPTS + 1}
+
+
+def test_event_hooks_see_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook apply's idempotency tests count mutating calls with."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    seen: list[str] = []
+    factory = aws.Aws(
+        region="us-east-1",
+        endpoints={"sagemaker": "http://127.0.0.1:9"},
+        max_attempts=1,
+        event_hooks=[("before-call.sagemaker.*", lambda model, **_: seen.append(model.name))],
+    )
+    with pytest.raises(Exception, match=r"127\.0\.0\.1:9"):
+        factory.client("sagemaker").list_domains()
+    assert seen == ["ListDomains"]
