@@ -1,0 +1,87 @@
+"""Serve the control plane over SageMaker's JSON 1.1 protocol on 127.0.0.1, so boto3,
+the AWS CLI and smstudio reach it through AWS_ENDPOINT_URL_SAGEMAKER."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from smstudio.local.controlplane.model import ApiError, to_wire
+from smstudio.local.controlplane.operations import ControlPlane
+
+_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
+TARGET_PREFIX = "SageMaker."
+
+
+def make_handler(plane: ControlPlane) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "smstudio-local-studio"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # requests are not logged to stderr
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path == "/health":
+                self._send(200, {"status": "ok"})
+            else:
+                self._send(404, {"__type": "NotFound", "message": self.path})
+
+        def do_POST(self) -> None:
+            target = self.headers.get("X-Amz-Target", "")
+            if not target.startswith(TARGET_PREFIX):
+                self._send(400, {"__type": "UnknownOperationException", "message": target})
+                return
+            found = _REGION.search(self.headers.get("Authorization", ""))
+            region = found.group(1) if found else "us-east-1"
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                params = json.loads(self.rfile.read(length) or b"{}")
+                result = plane.handle(target.removeprefix(TARGET_PREFIX), params, region)
+            except ApiError as exc:
+                self._send(exc.status, {"__type": exc.code, "message": exc.message})
+                return
+            except json.JSONDecodeError as exc:
+                self._send(400, {"__type": "SerializationException", "message": str(exc)})
+                return
+            except Exception as exc:  # a bug in the emulator: say so, keep serving
+                self._send(500, {"__type": "InternalFailure", "message": repr(exc)})
+                return
+            self._send(200, to_wire(result))
+
+    return Handler
+
+
+class ControlPlaneServer:
+    """A running control plane on 127.0.0.1 (port 0 picks a free one)."""
+
+    def __init__(self, plane: ControlPlane, port: int = 0) -> None:
+        self.plane = plane
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), make_handler(plane))
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> ControlPlaneServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)

@@ -1,0 +1,56 @@
+"""The control plane's state: resources by kind and key, persisted to one JSON file so a
+local Studio keeps everything across `down`/`up`."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+_STAMP = "__datetime__"
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {_STAMP: value.isoformat()}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {_STAMP}:
+            return datetime.fromisoformat(value[_STAMP])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+class Store:
+    """kind -> key -> resource (a dict). All access under one lock; every change is
+    written through to disk atomically."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        self.data: dict[str, dict[str, Any]] = {}
+        if path is not None and path.exists():
+            self.data = _decode(json.loads(path.read_text()))
+
+    def table(self, kind: str) -> dict[str, Any]:
+        return self.data.setdefault(kind, {})
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(_encode(self.data), indent=1, sort_keys=True))
+        os.replace(temporary, self.path)

@@ -1,0 +1,55 @@
+"""A control plane on 127.0.0.1 per test, reached by boto3 over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smstudio import aws
+from smstudio.local.controlplane.operations import ControlPlane
+from smstudio.local.controlplane.server import ControlPlaneServer
+from smstudio.local.controlplane.store import Store
+
+ROLE = "arn:aws:iam::123456789012:role/smstudio-image"
+
+
+class Registry:
+    """An image resolver that knows a fixed set of pushed images."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, str] = {}
+
+    def __call__(self, base_image: str) -> tuple[str | None, str | None]:
+        digest = self.pushed.get(base_image)
+        if digest is None:
+            return None, f"Image {base_image} does not exist or access is denied"
+        return f"{base_image.rsplit(':', 1)[0]}@{digest}", None
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry()
+
+
+@pytest.fixture
+def server(
+    tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ControlPlaneServer]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    plane = ControlPlane(Store(tmp_path / "studio.json"), resolver=registry)
+    running = ControlPlaneServer(plane).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def sm(server: ControlPlaneServer) -> Any:
+    return aws.Aws(region="eu-west-1", endpoints={"sagemaker": server.url}, max_attempts=1).client(
+        "sagemaker"
+    )

@@ -1,0 +1,243 @@
+"""The Studio control plane through boto3: realistic input, responses validated against
+botocore's output shapes, SageMaker's error codes, pagination, persistence."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+import pytest
+
+from smstudio import aws
+from smstudio.local.controlplane.operations import ControlPlane
+from smstudio.local.controlplane.server import ControlPlaneServer
+from smstudio.local.controlplane.store import Store
+from tests.emulator.conftest import ROLE, Registry
+
+ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/smstudio/jupyterlab"
+
+
+def code_of(call: Any, **kwargs: Any) -> tuple[str, str]:
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        call(**kwargs)
+    return info.value.response["Error"]["Code"], info.value.response["Error"]["Message"]
+
+
+def domain(sm: Any, **settings: Any) -> str:
+    made = sm.create_domain(
+        DomainName="ml-team",
+        AuthMode="IAM",
+        VpcId="vpc-0123456789abcdef0",
+        SubnetIds=["subnet-0123456789abcdef0"],
+        DefaultUserSettings={"ExecutionRole": ROLE, **settings},
+    )
+    return str(made["DomainId"])
+
+
+def test_images_and_versions(sm: Any, registry: Registry) -> None:
+    arn = sm.create_image(ImageName="smstudio-jupyterlab", RoleArn=ROLE, DisplayName="Lab")[
+        "ImageArn"
+    ]
+    assert arn == "arn:aws:sagemaker:eu-west-1:123456789012:image/smstudio-jupyterlab"
+    assert (
+        code_of(sm.create_image, ImageName="smstudio-jupyterlab", RoleArn=ROLE)[0]
+        == "ResourceInUse"
+    )
+    assert code_of(sm.describe_image, ImageName="nope")[0] == "ResourceNotFound"
+
+    registry.pushed[f"{ECR}:1"] = "sha256:" + "a" * 64
+    sm.create_image_version(ImageName="smstudio-jupyterlab", BaseImage=f"{ECR}:1", ClientToken="t1")
+    sm.create_image_version(
+        ImageName="smstudio-jupyterlab", BaseImage=f"{ECR}:missing", ClientToken="t2"
+    )
+    first = sm.describe_image_version(ImageName="smstudio-jupyterlab", Version=1)
+    assert first["ImageVersionStatus"] == "CREATED" and first["ContainerImage"].endswith("a" * 64)
+    latest = sm.describe_image_version(ImageName="smstudio-jupyterlab")
+    assert latest["Version"] == 2 and latest["ImageVersionStatus"] == "CREATE_FAILED"
+    assert "does not exist" in latest["FailureReason"]
+    versions = sm.list_image_versions(ImageName="smstudio-jupyterlab")["ImageVersions"]
+    assert sorted(v["Version"] for v in versions) == [1, 2]
+    sm.delete_image_version(ImageName="smstudio-jupyterlab", Version=2)
+    assert sm.describe_image_version(ImageName="smstudio-jupyterlab")["Version"] == 1
+    sm.delete_image(ImageName="smstudio-jupyterlab")
+    assert sm.list_images()["Images"] == []
+
+
+def test_validation_errors_follow_the_model(sm: Any) -> None:
+    code, message = code_of(sm.create_image, ImageName="bad name", RoleArn=ROLE)
+    assert code == "ValidationException" and "regular expression pattern" in message
+    big = base64.b64encode(b"#" * 13000).decode()
+    code, message = code_of(
+        sm.create_studio_lifecycle_config,
+        StudioLifecycleConfigName="big",
+        StudioLifecycleConfigContent=big,
+        StudioLifecycleConfigAppType="JupyterLab",
+    )
+    assert code == "ValidationException" and "less than or equal to 16384" in message
+    code, message = code_of(
+        sm.create_studio_lifecycle_config,
+        StudioLifecycleConfigName="plain",
+        StudioLifecycleConfigContent="echo hi",
+        StudioLifecycleConfigAppType="JupyterLab",
+    )
+    assert code == "ValidationException" and "base64" in message
+
+
+def test_lifecycle_configs(sm: Any) -> None:
+    content = base64.b64encode(b"#!/bin/bash\necho start\n").decode()
+    arn = sm.create_studio_lifecycle_config(
+        StudioLifecycleConfigName="on-start-abc",
+        StudioLifecycleConfigContent=content,
+        StudioLifecycleConfigAppType="JupyterLab",
+        Tags=[{"Key": "managed-by", "Value": "smstudio"}],
+    )["StudioLifecycleConfigArn"]
+    described = sm.describe_studio_lifecycle_config(StudioLifecycleConfigName="on-start-abc")
+    assert described["StudioLifecycleConfigContent"] == content
+    listed = sm.list_studio_lifecycle_configs(AppTypeEquals="JupyterLab")["StudioLifecycleConfigs"]
+    assert [c["StudioLifecycleConfigArn"] for c in listed] == [arn]
+    assert (
+        sm.list_studio_lifecycle_configs(AppTypeEquals="KernelGateway")["StudioLifecycleConfigs"]
+        == []
+    )
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "managed-by", "Value": "smstudio"}]
+    domain_id = domain(sm, JupyterLabAppSettings={"LifecycleConfigArns": [arn]})
+    assert (
+        code_of(sm.delete_studio_lifecycle_config, StudioLifecycleConfigName="on-start-abc")[0]
+        == "ResourceInUse"
+    )
+    sm.update_domain(
+        DomainId=domain_id,
+        DefaultUserSettings={"JupyterLabAppSettings": {"LifecycleConfigArns": []}},
+    )
+    sm.delete_studio_lifecycle_config(StudioLifecycleConfigName="on-start-abc")
+
+
+def test_app_image_configs(sm: Any) -> None:
+    kernel = {
+        "KernelSpecs": [{"Name": "python3", "DisplayName": "Python 3"}],
+        "FileSystemConfig": {
+            "MountPath": "/home/sagemaker-user",
+            "DefaultUid": 1000,
+            "DefaultGid": 100,
+        },
+    }
+    sm.create_app_image_config(AppImageConfigName="kg", KernelGatewayImageConfig=kernel)
+    assert (
+        sm.describe_app_image_config(AppImageConfigName="kg")["KernelGatewayImageConfig"] == kernel
+    )
+    lab = {"ContainerConfig": {"ContainerEntrypoint": ["/opt/smstudio/bin/start-jupyterlab"]}}
+    sm.update_app_image_config(AppImageConfigName="kg", JupyterLabAppImageConfig=lab)
+    updated = sm.describe_app_image_config(AppImageConfigName="kg")
+    assert "KernelGatewayImageConfig" not in updated and updated["JupyterLabAppImageConfig"] == lab
+    assert [c["AppImageConfigName"] for c in sm.list_app_image_configs()["AppImageConfigs"]] == [
+        "kg"
+    ]
+    sm.delete_app_image_config(AppImageConfigName="kg")
+    assert code_of(sm.describe_app_image_config, AppImageConfigName="kg")[0] == "ResourceNotFound"
+
+
+def test_update_domain_merges_settings_and_replaces_lists(sm: Any) -> None:
+    theirs = {"ImageName": "someone-elses", "AppImageConfigName": "theirs"}
+    domain_id = domain(sm, KernelGatewayAppSettings={"CustomImages": [theirs]})
+    ours = {"ImageName": "smstudio-kernelgateway", "AppImageConfigName": "ours"}
+    sm.update_domain(
+        DomainId=domain_id,
+        DefaultUserSettings={"KernelGatewayAppSettings": {"CustomImages": [ours]}},
+    )
+    settings = sm.describe_domain(DomainId=domain_id)["DefaultUserSettings"]
+    assert settings["ExecutionRole"] == ROLE  # untouched members stay
+    assert settings["KernelGatewayAppSettings"]["CustomImages"] == [ours]  # lists are replaced
+    assert sm.describe_domain(DomainId=domain_id)["Status"] == "InService"
+    assert [d["DomainId"] for d in sm.list_domains()["Domains"]] == [domain_id]
+
+
+def test_profiles_spaces_apps_and_their_rules(sm: Any) -> None:
+    domain_id = domain(sm)
+    arn = sm.create_user_profile(
+        DomainId=domain_id,
+        UserProfileName="alice",
+        Tags=[{"Key": "studiouserid", "Value": "alice"}],
+    )["UserProfileArn"]
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "studiouserid", "Value": "alice"}]
+    assert (
+        code_of(sm.create_user_profile, DomainId=domain_id, UserProfileName="alice")[0]
+        == "ResourceInUse"
+    )
+    assert (
+        code_of(sm.create_user_profile, DomainId="d-000000000000", UserProfileName="x")[0]
+        == "ResourceNotFound"
+    )
+    sm.create_space(
+        DomainId=domain_id,
+        SpaceName="alice-lab",
+        OwnershipSettings={"OwnerUserProfileName": "alice"},
+        SpaceSharingSettings={"SharingType": "Private"},
+    )
+    spaces = sm.list_spaces(DomainIdEquals=domain_id)["Spaces"]
+    assert spaces[0]["OwnershipSettingsSummary"] == {"OwnerUserProfileName": "alice"}
+
+    app = {
+        "DomainId": domain_id,
+        "SpaceName": "alice-lab",
+        "AppType": "JupyterLab",
+        "AppName": "default",
+    }
+    sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
+    assert sm.describe_app(**app)["Status"] == "Pending"
+    assert code_of(sm.create_app, **app)[0] == "ResourceInUse"
+    assert code_of(sm.create_app, **{**app, "AppName": "other"})[0] == "ValidationException"
+    assert code_of(sm.create_app, **app, UserProfileName="alice")[0] == "ValidationException"
+    assert code_of(sm.delete_space, DomainId=domain_id, SpaceName="alice-lab")[0] == "ResourceInUse"
+    listed = sm.list_apps(DomainIdEquals=domain_id, SpaceNameEquals="alice-lab")["Apps"]
+    assert [(a["AppType"], a["Status"]) for a in listed] == [("JupyterLab", "Pending")]
+    sm.delete_app(**app)
+    assert sm.describe_app(**app)["Status"] == "Deleted"
+    sm.delete_space(DomainId=domain_id, SpaceName="alice-lab")
+    assert code_of(sm.delete_domain, DomainId=domain_id)[0] == "ResourceInUse"
+    sm.delete_user_profile(DomainId=domain_id, UserProfileName="alice")
+    sm.delete_domain(DomainId=domain_id)
+
+
+def test_presigned_urls(sm: Any, server: ControlPlaneServer) -> None:
+    domain_id = domain(sm)
+    sm.create_user_profile(DomainId=domain_id, UserProfileName="bob")
+    url = sm.create_presigned_domain_url(DomainId=domain_id, UserProfileName="bob")["AuthorizedUrl"]
+    assert url.startswith("http://127.0.0.1/auth?token=")
+    assert (
+        code_of(sm.create_presigned_domain_url, DomainId=domain_id, UserProfileName="eve")[0]
+        == "ResourceNotFound"
+    )
+
+
+def test_pagination(sm: Any) -> None:
+    for i in range(25):
+        sm.create_image(ImageName=f"img-{i:02d}", RoleArn=ROLE)
+    pages = list(sm.get_paginator("list_images").paginate(PaginationConfig={"PageSize": 10}))
+    assert [len(p["Images"]) for p in pages] == [10, 10, 5]
+    assert sorted(i["ImageName"] for p in pages for i in p["Images"]) == [
+        f"img-{i:02d}" for i in range(25)
+    ]
+    assert code_of(sm.list_images, NextToken="not-a-token")[0] == "ValidationException"
+
+
+def test_state_survives_a_restart(tmp_path: Path, sm: Any, server: ControlPlaneServer) -> None:
+    domain_id = domain(sm)
+    server.stop()
+    again = ControlPlaneServer(ControlPlane(Store(server.plane.store.path))).start()
+    try:
+        client = aws.Aws(
+            region="eu-west-1", endpoints={"sagemaker": again.url}, max_attempts=1
+        ).client("sagemaker")
+        assert client.describe_domain(DomainId=domain_id)["DomainName"] == "ml-team"
+    finally:
+        again.stop()
+
+
+def test_unimplemented_operations_and_bad_responses(sm: Any, server: ControlPlaneServer) -> None:
+    code, message = code_of(sm.list_training_jobs)
+    assert code == "UnknownOperationException" and "ListTrainingJobs" in message
+    server.plane.handlers["ListDomains"] = lambda p, ctx: {"Domains": "not-a-list"}
+    code, message = code_of(sm.list_domains)
+    assert code == "InternalFailure" and "does not fit the model" in message
