@@ -14,6 +14,7 @@ from rich.table import Table
 
 from smstudio import aws, check, config, iam, images, localbase
 from smstudio.errors import SmstudioError
+from smstudio.local import stack
 
 console = Console(stderr=True, emoji=False, highlight=False)
 # Piped output (CI logs, files) is not squeezed to 80 columns.
@@ -35,7 +36,52 @@ iam_app = typer.Typer(
 )
 app.add_typer(iam_app, name="iam")
 
+local_app = typer.Typer(
+    help="The local Studio on 127.0.0.1: an AWS endpoint (moto + the Studio control "
+    "plane) and a registry standing in for ECR. State survives down/up.",
+    no_args_is_help=True,
+)
+app.add_typer(local_app, name="local")
+
 TEAM_FILE = Path("bootstrap/team.example.toml")
+
+
+@local_app.command("up")
+def local_up() -> None:
+    """Start the local Studio (idempotent) and print its endpoints."""
+    with console.status("starting the local Studio", spinner="dots"):
+        urls = stack.up(stack.Layout.default(), stack.Ports.from_env())
+    for name, url in urls.items():
+        out.print(f"{name:<9}{url}")
+    console.print('point tools at it with: eval "$(smstudio local env)"')
+
+
+@local_app.command("down")
+def local_down() -> None:
+    """Stop the local Studio; its state stays for the next `up`."""
+    stopped = stack.down(stack.Layout.default())
+    out.print(f"stopped: {', '.join(stopped)}" if stopped else "the local Studio was not running")
+
+
+@local_app.command("status")
+def local_status() -> None:
+    """Which local Studio services answer."""
+    ports = stack.Ports.from_env()
+    urls = stack.endpoints(ports)
+    table = Table("service", "endpoint", "state")
+    for name, ok in stack.health(ports).items():
+        table.add_row(name, urls[name], "[green]up[/]" if ok else "[red]down[/]")
+    out.print(table)
+
+
+@local_app.command("env")
+def local_env() -> None:
+    """Print the exports that point boto3, the AWS CLI and smstudio at the local Studio.
+
+    Use: eval "$(smstudio local env)"
+    """
+    for key, value in stack.env_exports(stack.Ports.from_env()).items():
+        print(f"export {key}={value}")
 
 
 @images_app.command("local-base")

@@ -1,0 +1,119 @@
+"""`smstudio local up|down|status|env` with the real processes: moto server, the control
+plane and the distribution registry on 127.0.0.1; state survives down/up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smstudio import aws, dockerhost
+from smstudio.local import registry, stack
+
+PORTS = stack.Ports(45660, 45661, 45662)
+ECR = f"{stack.ACCOUNT}.dkr.ecr.{stack.REGION}.amazonaws.com/smstudio/local-base"
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Iterator[stack.Layout]:
+    where = stack.Layout(tmp_path / "local")
+    try:
+        yield where
+    finally:
+        stack.down(where)
+
+
+def clients(monkeypatch: pytest.MonkeyPatch) -> aws.Aws:
+    for key, value in stack.env_exports(PORTS).items():
+        monkeypatch.setenv(key, value)
+    return aws.Aws(max_attempts=2)
+
+
+def push(local_base: str, tag: str) -> str:
+    target = f"{stack.endpoints(PORTS)['registry']}/smstudio/local-base:{tag}"
+    dockerhost.get_image(local_base).tag(target)
+    try:
+        done = subprocess.run(
+            ["docker", "push", "-q", target], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+    finally:
+        dockerhost.client().images.remove(target)
+    return target
+
+
+def test_ecr_uris_map_to_the_local_registry() -> None:
+    assert registry.to_local(f"{ECR}:1", "127.0.0.1:5") == "127.0.0.1:5/smstudio/local-base:1"
+    assert (
+        registry.to_local(f"{ECR}@sha256:{'a' * 64}", "r:1")
+        == f"r:1/smstudio/local-base@sha256:{'a' * 64}"
+    )
+    assert registry.to_local("docker.io/library/debian:12", "r:1") is None
+
+
+def test_up_register_down_up_keeps_everything(
+    layout: stack.Layout, local_base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    urls = stack.up(layout, PORTS)
+    assert urls["studio"] == "http://127.0.0.1:45661"
+    assert stack.up(layout, PORTS) == urls  # idempotent: nothing restarted
+    assert all(stack.health(PORTS).values())
+    factory = clients(monkeypatch)
+    iam: Any = factory.client("iam")
+    sm: Any = factory.client("sagemaker")
+    role = iam.create_role(RoleName="smstudio-image", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    factory.client("ecr").create_repository(repositoryName="smstudio/local-base")
+    push(local_base, "v1")
+    sm.create_image(ImageName="local-base", RoleArn=role)
+    sm.create_image_version(ImageName="local-base", BaseImage=f"{ECR}:v1", ClientToken="a")
+    sm.create_image_version(
+        ImageName="local-base", BaseImage=f"{ECR}:never-pushed", ClientToken="b"
+    )
+    good = sm.describe_image_version(ImageName="local-base", Version=1)
+    assert good["ImageVersionStatus"] == "CREATED" and "@sha256:" in good["ContainerImage"]
+    bad = sm.describe_image_version(ImageName="local-base", Version=2)
+    assert bad["ImageVersionStatus"] == "CREATE_FAILED" and "does not exist" in bad["FailureReason"]
+    domain_id = sm.create_domain(
+        DomainName="ml-team",
+        AuthMode="IAM",
+        SubnetIds=["subnet-1"],
+        VpcId="vpc-1",
+        DefaultUserSettings={"ExecutionRole": role},
+    )["DomainId"]
+
+    assert sorted(stack.down(layout)) == ["moto", "registry", "studio"]
+    assert not any(stack.health(PORTS).values())
+    stack.up(layout, PORTS)
+    assert iam.get_role(RoleName="smstudio-image")["Role"]["Arn"] == role
+    assert [
+        r["repositoryName"] for r in factory.client("ecr").describe_repositories()["repositories"]
+    ] == ["smstudio/local-base"]
+    assert sm.describe_domain(DomainId=domain_id)["DomainName"] == "ml-team"
+    sm.create_image_version(ImageName="local-base", BaseImage=f"{ECR}:v1", ClientToken="c")
+    assert (
+        sm.describe_image_version(ImageName="local-base", Version=3)["ImageVersionStatus"]
+        == "CREATED"
+    )
+
+
+def test_cli_env_and_status(layout: stack.Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMSTUDIO_LOCAL_PORT", str(PORTS.moto))
+    monkeypatch.setenv("SMSTUDIO_STATE_DIR", str(layout.root.parent))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "smstudio.cli", "local", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+    env = run("env")
+    assert env.returncode == 0
+    assert "export AWS_ENDPOINT_URL_SAGEMAKER=http://127.0.0.1:45661" in env.stdout
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:45660" in env.stdout
+    assert run("up").returncode == 0
+    status = run("status")
+    assert status.stdout.count(" up ") == 3, status.stdout
+    assert "stopped:" in run("down").stdout
+    assert run("status").stdout.count(" down ") == 3
