@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from smstudio import aws, check, config, iam, images, localbase
+from smstudio import aws, check, config, iam, images, localbase, push
 from smstudio.errors import SmstudioError
 from smstudio.local import stack
 
@@ -148,6 +148,23 @@ def build(
         extra_ca_dir=str(extra_ca.resolve()) if extra_ca else None,
     )
     images.build(request, console)
+
+
+@images_app.command("push")
+def push_images(
+    targets: Annotated[list[str], typer.Argument(help="Built targets, e.g. jupyterlab.")],
+    tag: Annotated[str, typer.Option(help="The built tag to push.")] = "dev",
+) -> None:
+    """Push built images to ECR (repository smstudio/TARGET, created if missing).
+
+    Against the local Studio (eval "$(smstudio local env)") the images go to its registry.
+    Prints each image's ECR URI pinned to its digest.
+    """
+    images.validate_targets(tuple(targets))
+    clients = aws.Aws()
+    for target in targets:
+        pushed = push.push(f"smstudio/{target}:{tag}", target, tag, clients, console)
+        out.print(pushed.pinned)
 
 
 @images_app.command("list")

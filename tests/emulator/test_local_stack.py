@@ -3,6 +3,8 @@ plane and the distribution registry on 127.0.0.1; state survives down/up."""
 
 from __future__ import annotations
 
+import random
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,11 +12,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
-from smstudio import aws, dockerhost
+from smstudio import aws, dockerhost, push
 from smstudio.local import registry, stack
 
-PORTS = stack.Ports(45660, 45661, 45662)
+
+def free_port_base() -> int:
+    """Three consecutive free ports on 127.0.0.1, so parallel runs never collide."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000)
+        sockets = []
+        try:
+            for port in (base, base + 1, base + 2):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free ports on 127.0.0.1")
+
+
+_BASE = free_port_base()
+PORTS = stack.Ports(_BASE, _BASE + 1, _BASE + 2)
 ECR = f"{stack.ACCOUNT}.dkr.ecr.{stack.REGION}.amazonaws.com/smstudio/local-base"
 
 
@@ -33,7 +57,7 @@ def clients(monkeypatch: pytest.MonkeyPatch) -> aws.Aws:
     return aws.Aws(max_attempts=2)
 
 
-def push(local_base: str, tag: str) -> str:
+def push_by_hand(local_base: str, tag: str) -> str:
     target = f"{stack.endpoints(PORTS)['registry']}/smstudio/local-base:{tag}"
     dockerhost.get_image(local_base).tag(target)
     try:
@@ -59,7 +83,7 @@ def test_up_register_down_up_keeps_everything(
     layout: stack.Layout, local_base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     urls = stack.up(layout, PORTS)
-    assert urls["studio"] == "http://127.0.0.1:45661"
+    assert urls["studio"] == f"http://127.0.0.1:{PORTS.studio}"
     assert stack.up(layout, PORTS) == urls  # idempotent: nothing restarted
     assert all(stack.health(PORTS).values())
     factory = clients(monkeypatch)
@@ -67,7 +91,7 @@ def test_up_register_down_up_keeps_everything(
     sm: Any = factory.client("sagemaker")
     role = iam.create_role(RoleName="smstudio-image", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     factory.client("ecr").create_repository(repositoryName="smstudio/local-base")
-    push(local_base, "v1")
+    push_by_hand(local_base, "v1")
     sm.create_image(ImageName="local-base", RoleArn=role)
     sm.create_image_version(ImageName="local-base", BaseImage=f"{ECR}:v1", ClientToken="a")
     sm.create_image_version(
@@ -110,10 +134,39 @@ def test_cli_env_and_status(layout: stack.Layout, monkeypatch: pytest.MonkeyPatc
 
     env = run("env")
     assert env.returncode == 0
-    assert "export AWS_ENDPOINT_URL_SAGEMAKER=http://127.0.0.1:45661" in env.stdout
-    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:45660" in env.stdout
+    assert f"export AWS_ENDPOINT_URL_SAGEMAKER=http://127.0.0.1:{PORTS.studio}" in env.stdout
+    assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{PORTS.moto}" in env.stdout
     assert run("up").returncode == 0
     status = run("status")
     assert status.stdout.count(" up ") == 3, status.stdout
     assert "stopped:" in run("down").stdout
     assert run("status").stdout.count(" down ") == 3
+
+
+def test_push_creates_the_repository_and_records_the_digest(
+    layout: stack.Layout, built_images: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.up(layout, PORTS)
+    factory = clients(monkeypatch)
+    pushed = push.push(built_images["base"], "base", "t1", factory, Console(stderr=True))
+    assert pushed.uri == f"{stack.ACCOUNT}.dkr.ecr.{stack.REGION}.amazonaws.com/smstudio/base:t1"
+    assert pushed.digest.startswith("sha256:")
+    resolved, reason = registry.RegistryResolver(stack.endpoints(PORTS)["registry"])(pushed.uri)
+    assert (resolved, reason) == (pushed.pinned, None)
+    again = push.push(built_images["base"], "base", "t1", factory, Console(stderr=True))
+    assert again == pushed  # same content, same digest; the repository is reused
+    repos = factory.client("ecr").describe_repositories()["repositories"]
+    assert [r["repositoryName"] for r in repos] == ["smstudio/base"]
+    # The CLI prints the pinned URI that image versions will use.
+    tag = built_images["base"].rsplit(":", 1)[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "smstudio.cli", "images", "push", "base", "--tag", tag],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout.strip()
+        == f"{stack.ACCOUNT}.dkr.ecr.{stack.REGION}.amazonaws.com/smstudio/base@{pushed.digest}"
+    )
