@@ -1,0 +1,130 @@
+"""Pure builders for what `apply` registers: lifecycle-config content and names, app
+image configs within Studio's limits, and domain settings merged with what is already
+there without dropping entries smstudio does not own."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from smstudio.config import Image
+from smstudio.errors import SmstudioError
+from smstudio.kernels import KernelSpecDecl
+
+LCC_LIMIT = 16384  # base64 characters
+OWNED_PREFIX = "smstudio-"
+ENTRYPOINT_MAX, ARGS_MAX, ARG_LEN_MAX, ENV_MAX = 1, 50, 64, 25
+JUPYTERLAB_ENTRYPOINT = "/opt/smstudio/bin/start-jupyterlab"
+
+
+def lcc_content(script: str, source: str) -> str:
+    """A script as StudioLifecycleConfigContent: base64, Unix line endings, within the
+    limit. Errors name the script and its size."""
+    if "\r" in script:
+        raise SmstudioError(
+            f"lifecycle script {source} has Windows (CRLF) line endings; Studio fails on them",
+            f"convert it: sed -i 's/\\r$//' {source}",
+        )
+    encoded = base64.b64encode(script.encode()).decode()
+    if len(encoded) > LCC_LIMIT:
+        raise SmstudioError(
+            f"lifecycle script {source} is {len(script.encode())} bytes, {len(encoded)} "
+            f"characters in base64; Studio accepts at most {LCC_LIMIT}",
+            "move the bulk into the image (e.g. /opt/smstudio/lcc) and keep the lifecycle "
+            "script a short caller",
+        )
+    return encoded
+
+
+def lcc_name(app_type: str, content: str) -> str:
+    """Lifecycle configs cannot be updated: a changed script gets a new config, named by
+    its content."""
+    digest = hashlib.sha256(content.encode()).hexdigest()[:12]
+    return f"{OWNED_PREFIX}{app_type.lower()}-{digest}"
+
+
+def kernel_gateway_config(image: Image, kernels: list[KernelSpecDecl]) -> dict[str, Any]:
+    return {
+        "KernelSpecs": [{"Name": k.name, "DisplayName": k.display_name} for k in kernels],
+        "FileSystemConfig": {
+            "MountPath": image.mount_path,
+            "DefaultUid": image.uid,
+            "DefaultGid": image.gid,
+        },
+    }
+
+
+def jupyterlab_config(
+    image: Image, arguments: list[str] | None = None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """JupyterLabAppImageConfig with a ContainerConfig Studio accepts."""
+    container: dict[str, Any] = {"ContainerEntrypoint": [JUPYTERLAB_ENTRYPOINT]}
+    arguments = arguments or []
+    env = env or {}
+    too_long = [a for a in arguments if len(a) > ARG_LEN_MAX]
+    if len(arguments) > ARGS_MAX or too_long:
+        raise SmstudioError(
+            f"ContainerArguments: {len(arguments)} given, longest {max(map(len, arguments))} "
+            f"characters; Studio allows {ARGS_MAX} of at most {ARG_LEN_MAX}",
+            "move settings into the image's jupyter_server_config.py",
+        )
+    if len(env) > ENV_MAX:
+        raise SmstudioError(
+            f"ContainerEnvironmentVariables: {len(env)} given; Studio allows {ENV_MAX}",
+            "set the rest in the image (ENV) or in a lifecycle script",
+        )
+    if arguments:
+        container["ContainerArguments"] = arguments
+    if env:
+        container["ContainerEnvironmentVariables"] = env
+    return {
+        "ContainerConfig": container,
+        "FileSystemConfig": {
+            "MountPath": image.mount_path,
+            "DefaultUid": image.uid,
+            "DefaultGid": image.gid,
+        },
+    }
+
+
+def merge_custom_images(
+    current: list[dict[str, Any]], ours: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Ours replace entries for the same image; everyone else's stay, in their order."""
+    names = {entry["ImageName"] for entry in ours}
+    return [e for e in current if e["ImageName"] not in names] + ours
+
+
+def merge_lifecycle_arns(current: list[str], ours: list[str]) -> list[str]:
+    """Drop smstudio's own configs that are no longer wanted (a changed script), keep
+    anyone else's, add ours."""
+
+    def owned(arn: str) -> bool:
+        return arn.rsplit("/", 1)[-1].startswith(OWNED_PREFIX)
+
+    kept = [a for a in current if not owned(a) or a in ours]
+    return kept + [a for a in ours if a not in kept]
+
+
+def app_settings_update(
+    current: dict[str, Any],
+    custom_images: list[dict[str, Any]],
+    lifecycle_arns: list[str],
+    default_lifecycle_arn: str | None,
+) -> dict[str, Any] | None:
+    """The <App>AppSettings to send in UpdateDomain/UpdateUserProfile, or None when the
+    current settings already hold everything (so a second apply changes nothing)."""
+    desired = dict(current)
+    desired["CustomImages"] = merge_custom_images(current.get("CustomImages", []), custom_images)
+    desired["LifecycleConfigArns"] = merge_lifecycle_arns(
+        current.get("LifecycleConfigArns", []), lifecycle_arns
+    )
+    if default_lifecycle_arn is not None:
+        spec = dict(current.get("DefaultResourceSpec", {}))
+        spec["LifecycleConfigArn"] = default_lifecycle_arn
+        desired["DefaultResourceSpec"] = spec
+    for key in ("CustomImages", "LifecycleConfigArns"):
+        if not desired[key] and key not in current:
+            del desired[key]
+    return None if desired == current else desired

@@ -1,0 +1,101 @@
+"""What apply will register, built purely: LCC content/names, app image configs, merges."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from smstudio import desired, kernels, project
+from smstudio.config import Image
+from smstudio.errors import SmstudioError
+
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:studio-lifecycle-config/"
+LAB = Image(target="jupyterlab", app_types=["JupyterLab"])
+
+
+def test_the_shipped_lifecycle_script_fits_and_round_trips() -> None:
+    path = project.project_root() / "lcc/on-start.sh"
+    content = desired.lcc_content(path.read_text(), str(path))
+    assert len(content) <= desired.LCC_LIMIT
+    assert base64.b64decode(content).decode() == path.read_text()
+
+
+def test_oversized_script_names_itself_and_its_size() -> None:
+    script = "#!/bin/bash\n" + "echo padding-padding-padding\n" * 500
+    with pytest.raises(SmstudioError) as info:
+        desired.lcc_content(script, "lcc/huge.sh")
+    assert "lcc/huge.sh is" in info.value.problem and "at most 16384" in info.value.problem
+    assert str(len(script)) in info.value.problem and "into the image" in info.value.fix
+
+
+def test_crlf_scripts_are_refused() -> None:
+    with pytest.raises(SmstudioError, match="CRLF"):
+        desired.lcc_content("echo hi\r\n", "lcc/win.sh")
+
+
+def test_lcc_names_change_with_content_and_fit_sagemaker() -> None:
+    one, two = desired.lcc_name("JupyterLab", "YQ=="), desired.lcc_name("JupyterLab", "Yg==")
+    assert one != two and one == desired.lcc_name("JupyterLab", "YQ==")
+    assert one.startswith("smstudio-jupyterlab-") and len(one) <= 63
+
+
+def test_kernel_gateway_config_uses_the_one_declaration() -> None:
+    declared = kernels.declared_kernelspecs(project.project_root())
+    config = desired.kernel_gateway_config(
+        Image(target="kernelgateway", app_types=["KernelGateway"]), declared
+    )
+    assert config["KernelSpecs"] == [{"Name": "python3", "DisplayName": "Python 3 (smstudio)"}]
+    assert config["FileSystemConfig"] == {
+        "MountPath": "/home/sagemaker-user",
+        "DefaultUid": 1000,
+        "DefaultGid": 100,
+    }
+
+
+def test_jupyterlab_container_config_limits() -> None:
+    config = desired.jupyterlab_config(LAB, ["--ServerApp.log_level=INFO"], {"A": "1"})
+    assert config["ContainerConfig"] == {
+        "ContainerEntrypoint": ["/opt/smstudio/bin/start-jupyterlab"],
+        "ContainerArguments": ["--ServerApp.log_level=INFO"],
+        "ContainerEnvironmentVariables": {"A": "1"},
+    }
+    with pytest.raises(SmstudioError, match="Studio allows 50 of at most 64"):
+        desired.jupyterlab_config(LAB, ["--x=" + "y" * 70])
+    with pytest.raises(SmstudioError, match="Studio allows 25"):
+        desired.jupyterlab_config(LAB, env={f"V{i}": "1" for i in range(26)})
+
+
+def test_merges_never_drop_what_smstudio_does_not_own() -> None:
+    theirs = {"ImageName": "data-eng", "AppImageConfigName": "data-eng"}
+    old_ours = {"ImageName": "smstudio-jupyterlab", "AppImageConfigName": "old"}
+    new_ours = {"ImageName": "smstudio-jupyterlab", "AppImageConfigName": "new"}
+    assert desired.merge_custom_images([theirs, old_ours], [new_ours]) == [theirs, new_ours]
+    current = [ARN + "their-config", ARN + "smstudio-jupyterlab-aaaa"]
+    assert desired.merge_lifecycle_arns(current, [ARN + "smstudio-jupyterlab-bbbb"]) == [
+        ARN + "their-config",
+        ARN + "smstudio-jupyterlab-bbbb",
+    ]
+
+
+def test_app_settings_update_is_none_when_nothing_changes() -> None:
+    ours = [{"ImageName": "smstudio-jupyterlab", "AppImageConfigName": "lab"}]
+    lcc = ARN + "smstudio-jupyterlab-aaaa"
+    first = desired.app_settings_update({}, ours, [lcc], lcc)
+    assert first == {
+        "CustomImages": ours,
+        "LifecycleConfigArns": [lcc],
+        "DefaultResourceSpec": {"LifecycleConfigArn": lcc},
+    }
+    assert desired.app_settings_update(first, ours, [lcc], lcc) is None
+    theirs = {
+        "CustomImages": [{"ImageName": "x", "AppImageConfigName": "x"}],
+        "DefaultResourceSpec": {"InstanceType": "ml.t3.medium"},
+    }
+    merged = desired.app_settings_update(theirs, ours, [lcc], lcc)
+    assert merged is not None
+    assert merged["CustomImages"][0]["ImageName"] == "x"
+    assert merged["DefaultResourceSpec"] == {
+        "InstanceType": "ml.t3.medium",
+        "LifecycleConfigArn": lcc,
+    }
