@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from smstudio import aws, check, config, iam, images, localbase, push
+from smstudio import apply, aws, check, config, iam, images, localbase, push
 from smstudio.errors import SmstudioError
 from smstudio.local import stack
 
@@ -222,6 +222,53 @@ def check_image(
         out.print(f"  [red]✗ {v.code}[/]: {escape(v.problem)}", soft_wrap=True)
         out.print(f"    [yellow]fix[/]: {escape(v.fix)}", soft_wrap=True)
     raise typer.Exit(1)
+
+
+def _registrar(team: Path, tag: str, dry_run: bool) -> apply.Registrar:
+    spec, base = config.load(team)
+    clients = aws.Aws(region=spec.domain.region)
+    return apply.Registrar(spec, base, clients, console, tag=tag, dry_run=dry_run)
+
+
+@app.command("plan")
+def plan(
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+    tag: Annotated[str, typer.Option(help="The built image tag to register.")] = "dev",
+) -> None:
+    """Show what `apply` would change in the domain; changes nothing, pushes nothing.
+
+    Whether an image needs a new version is known only after its push, so `apply`
+    decides that (a version is added only when the pushed digest changed).
+    """
+    changes = _registrar(team, tag, dry_run=True).run()
+    out.print(f"{len(changes)} change(s) planned" if changes else "nothing to change")
+
+
+@app.command("apply")
+def apply_team(
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+    tag: Annotated[str, typer.Option(help="The built image tag to register.")] = "dev",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Apply without asking.")] = False,
+) -> None:
+    """Register the team file into its domain: IAM roles, images and versions, app image
+    configs, lifecycle configs, domain defaults, user policies and profiles.
+
+    Shows the plan first, then applies in that order. A second apply changes nothing.
+    Against the local Studio: eval "$(smstudio local env)" first.
+    """
+    console.print("plan:")
+    changes = _registrar(team, tag, dry_run=True).run()
+    if dry_run:
+        out.print(f"{len(changes)} change(s) planned" if changes else "nothing to change")
+        return
+    if changes and not yes:
+        if not sys.stdin.isatty():
+            raise SmstudioError("apply needs confirmation", "pass --yes (no terminal to ask on)")
+        typer.confirm(f"apply {len(changes)} change(s)?", abort=True)
+    console.print("applying:")
+    done = _registrar(team, tag, dry_run=False).run()
+    out.print(f"applied {len(done)} change(s)" if done else "nothing to change")
 
 
 @iam_app.command("policy")

@@ -1,0 +1,160 @@
+"""`apply` against the local Studio: everything in order, idempotent, merges, failures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from smstudio import apply, aws, config, project, push
+from smstudio.errors import SmstudioError
+from smstudio.local import stack
+from tests.emulator.test_local_stack import free_port_base
+
+TEAM = """
+[domain]
+name = "ml-team"
+region = "us-east-1"
+[defaults]
+instance_type = "ml.t3.medium"
+allowed_instance_types = ["ml.t3.medium", "ml.m5.large"]
+[images.smstudio-jupyterlab]
+target = "jupyterlab"
+app_types = ["JupyterLab"]
+[images.smstudio-kernelgateway]
+target = "kernelgateway"
+app_types = ["KernelGateway"]
+[lifecycle]
+JupyterLab = "{lcc}"
+[[users]]
+name = "alice"
+email = "alice@example.com"
+[[users]]
+name = "bob"
+email = "bob@example.com"
+allowed_instance_types = ["ml.t3.medium"]
+"""
+
+
+@pytest.fixture
+def studio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[aws.Aws]:
+    base = free_port_base()
+    ports = stack.Ports(base, base + 1, base + 2)
+    layout = stack.Layout(tmp_path / "local")
+    try:
+        stack.up(layout, ports)
+        for key, value in stack.env_exports(ports).items():
+            monkeypatch.setenv(key, value)
+        yield aws.Aws(max_attempts=2)
+    finally:
+        stack.down(layout)
+
+
+def registrar(tmp_path: Path, clients: aws.Aws, tag: str) -> apply.Registrar:
+    team_file = tmp_path / "team.toml"
+    team_file.write_text(TEAM.replace("{lcc}", str(project.project_root() / "lcc/on-start.sh")))
+    team, base = config.load(team_file)
+    return apply.Registrar(team, base, clients, Console(stderr=True), tag=tag, version_timeout=60)
+
+
+def someone_elses_domain(sm: Any) -> tuple[str, str]:
+    theirs = sm.create_studio_lifecycle_config(
+        StudioLifecycleConfigName="data-eng-setup", StudioLifecycleConfigContent="ZWNobyBoaQo=",
+        StudioLifecycleConfigAppType="JupyterLab")["StudioLifecycleConfigArn"]  # fmt: skip
+    domain_id = sm.create_domain(DomainName="ml-team", AuthMode="IAM", DefaultUserSettings={
+        "ExecutionRole": "arn:aws:iam::123456789012:role/theirs",
+        "JupyterLabAppSettings": {"CustomImages": [{"ImageName": "data-eng", "AppImageConfigName": "data-eng"}],
+                                  "LifecycleConfigArns": [theirs]}})["DomainId"]  # fmt: skip
+    return domain_id, theirs
+
+
+def test_apply_creates_everything_then_changes_nothing(
+    tmp_path: Path, studio: aws.Aws, built_images: dict[str, str]
+) -> None:
+    sm: Any = studio.client("sagemaker")
+    domain_id, theirs = someone_elses_domain(sm)
+    tag = built_images["base"].rsplit(":", 1)[1]
+    first = registrar(tmp_path, studio, tag).run()
+    steps = [c.step for c in first]
+    order = ["iam role", "image", "image version", "app image config", "lifecycle config",
+             "domain defaults", "iam user policy", "user profile"]  # fmt: skip
+    assert [s for s in dict.fromkeys(steps) if s in order] == [s for s in order if s in steps]
+    assert steps.count("image version") == 2 and steps.count("user profile") == 2
+
+    settings = sm.describe_domain(DomainId=domain_id)["DefaultUserSettings"]
+    lab = settings["JupyterLabAppSettings"]
+    assert [i["ImageName"] for i in lab["CustomImages"]] == ["data-eng", "smstudio-jupyterlab"]
+    assert lab["LifecycleConfigArns"][0] == theirs and len(lab["LifecycleConfigArns"]) == 2
+    assert lab["DefaultResourceSpec"]["LifecycleConfigArn"] == lab["LifecycleConfigArns"][1]
+    assert (
+        settings["KernelGatewayAppSettings"]["CustomImages"][0]["ImageName"]
+        == "smstudio-kernelgateway"
+    )
+    kg = sm.describe_app_image_config(AppImageConfigName="smstudio-kernelgateway")[
+        "KernelGatewayImageConfig"
+    ]
+    assert kg["KernelSpecs"][0]["Name"] == "python3"
+    profile = sm.describe_user_profile(DomainId=domain_id, UserProfileName="alice")[
+        "UserProfileArn"
+    ]
+    assert {"Key": "studiouserid", "Value": "alice"} in sm.list_tags(ResourceArn=profile)["Tags"]
+    assert (
+        sm.describe_image_version(ImageName="smstudio-jupyterlab")["ImageVersionStatus"]
+        == "CREATED"
+    )
+
+    mutations = apply.count_mutations(studio)
+    second = registrar(tmp_path, studio, tag).run()
+    assert second == [] and mutations == []
+
+
+def test_failed_image_version_stops_before_the_domain(
+    tmp_path: Path, studio: aws.Aws, built_images: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sm: Any = studio.client("sagemaker")
+    domain_id, _ = someone_elses_domain(sm)
+    before = sm.describe_domain(DomainId=domain_id)["DefaultUserSettings"]
+    # The version's BaseImage names a tag that was never pushed.
+    real_push = push.push
+
+    def push_elsewhere(*args: Any, **kwargs: Any) -> push.Pushed:
+        pushed = real_push(*args, **kwargs)
+        return push.Pushed(pushed.uri.rsplit(":", 1)[0] + ":never-pushed", pushed.digest)
+
+    monkeypatch.setattr(push, "push", push_elsewhere)
+    with pytest.raises(SmstudioError) as info:
+        registrar(tmp_path, studio, built_images["base"].rsplit(":", 1)[1]).run()
+    assert "CREATE_FAILED" in info.value.problem and "does not exist" in info.value.problem
+    assert "domain was not changed" in info.value.fix
+    assert sm.describe_domain(DomainId=domain_id)["DefaultUserSettings"] == before
+
+
+def test_cli_plan_apply_and_second_apply(
+    tmp_path: Path, studio: aws.Aws, built_images: dict[str, str]
+) -> None:
+    team_file = tmp_path / "team.toml"
+    team_file.write_text(TEAM.replace("{lcc}", str(project.project_root() / "lcc/on-start.sh")))
+    tag = built_images["base"].rsplit(":", 1)[1]
+
+    def smstudio(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "smstudio.cli", *args, "--team", str(team_file), "--tag", tag]
+        return subprocess.run(
+            cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
+        )
+
+    planned = smstudio("plan")
+    assert planned.returncode == 0, planned.stderr
+    assert "would create" in planned.stderr and "change(s) planned" in planned.stdout
+    assert studio.client("sagemaker").list_domains()["Domains"] == []  # plan changed nothing
+    refused = smstudio("apply")
+    assert refused.returncode == 2 and "pass --yes" in refused.stderr
+    applied = smstudio("apply", "--yes")
+    assert applied.returncode == 0, applied.stderr
+    assert "applied" in applied.stdout
+    again = smstudio("apply", "--yes")
+    assert again.returncode == 0 and "nothing to change" in again.stdout, again.stderr
