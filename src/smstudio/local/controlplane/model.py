@@ -91,25 +91,27 @@ def _fail(path: str, rule: str) -> str:
     return f"Value at '{path}' failed to satisfy constraint: Member must {rule}"
 
 
-def validate_input(op: OperationModel, params: dict[str, Any]) -> None:
-    if op.input_shape is None:
-        return
-    report = ParamValidator().validate(params, op.input_shape)
+def problems_with(value: dict[str, Any], shape: StructureShape | None) -> list[str]:
+    """Everything about `value` that does not fit `shape`: botocore's type and required
+    checks, then the constraints botocore leaves to the service."""
+    if shape is None:
+        return []
+    report = ParamValidator().validate(value, shape)
     problems = [report.generate_report()] if report.has_errors() else []
-    _constraints(params, op.input_shape, "", problems)
+    _constraints(value, shape, "", problems)
+    return problems
+
+
+def validate_input(op: OperationModel, params: dict[str, Any]) -> None:
+    problems = problems_with(params, op.input_shape)
     if problems:
-        count = len(problems)
-        plural = "s" if count > 1 else ""
-        raise invalid(f"{count} validation error{plural} detected: " + "; ".join(problems))
+        plural = "s" if len(problems) > 1 else ""
+        raise invalid(f"{len(problems)} validation error{plural} detected: " + "; ".join(problems))
 
 
 def validate_output(op: OperationModel, result: dict[str, Any]) -> None:
     """A response that does not fit the model is a bug in the emulator, never sent."""
-    if op.output_shape is None:
-        return
-    report = ParamValidator().validate(result, op.output_shape)
-    problems = [report.generate_report()] if report.has_errors() else []
-    _constraints(result, op.output_shape, "", problems)
+    problems = problems_with(result, op.output_shape)
     if problems:
         detail = "; ".join(problems)
         message = f"emulator response for {op.name} does not fit the model: {detail}"
