@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from smstudio import apply, aws, config, project, push
+from smstudio import apply, aws, config, dockerhost, project, push
 from smstudio.errors import SmstudioError
 from smstudio.local import stack
 from tests.emulator.test_local_stack import free_port_base
@@ -158,3 +158,30 @@ def test_cli_plan_apply_and_second_apply(
     assert "applied" in applied.stdout
     again = smstudio("apply", "--yes")
     assert again.returncode == 0 and "nothing to change" in again.stdout, again.stderr
+
+
+def test_a_rebuilt_image_gets_exactly_one_new_version(
+    tmp_path: Path, studio: aws.Aws, built_images: dict[str, str]
+) -> None:
+    tag = built_images["base"].rsplit(":", 1)[1]
+    registrar(tmp_path, studio, tag).run()
+    # "Rebuild": jupyterlab changes (a new layer), kernelgateway is the same image.
+    engine = dockerhost.client()
+    changed = subprocess.run(
+        ["docker", "buildx", "build", "--load", "-q", "-t", "smstudio/jupyterlab:rebuilt", "-"],
+        input=f"FROM {built_images['jupyterlab']}\nRUN echo rebuilt > /tmp/rebuilt\n",
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert changed.returncode == 0, changed.stderr
+    engine.images.get(built_images["kernelgateway"]).tag("smstudio/kernelgateway", "rebuilt")
+    try:
+        mutations = apply.count_mutations(studio)
+        changes = registrar(tmp_path, studio, "rebuilt").run()
+    finally:
+        for ref in ("smstudio/jupyterlab:rebuilt", "smstudio/kernelgateway:rebuilt"):
+            engine.images.remove(ref, force=True)
+    assert [(c.step, c.target) for c in changes] == [("image version", "smstudio-jupyterlab")]
+    assert [m for m in mutations if m.startswith("sagemaker:")] == ["sagemaker:CreateImageVersion"]
+    sm: Any = studio.client("sagemaker")
+    assert sm.describe_image_version(ImageName="smstudio-jupyterlab")["Version"] == 2
+    assert sm.describe_image_version(ImageName="smstudio-kernelgateway")["Version"] == 1
