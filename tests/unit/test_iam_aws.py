@@ -79,7 +79,10 @@ def test_clients_use_overrides_region_and_standard_retries(monkeypatch: pytest.M
     assert sagemaker.meta.region_name == "eu-west-1"
     assert factory.client("sts").meta.endpoint_url == "http://127.0.0.1:1"
     # botocore's max_attempts counts retries; the first try comes on top.
-    assert sagemaker.meta.config.retries == {"mode": "standard", "total_max_attempts": aws.MAX_ATTEMPTS + 1}
+    assert sagemaker.meta.config.retries == {
+        "mode": "standard",
+        "total_max_attempts": aws.MAX_ATTEMPTS + 1,
+    }
 
 
 def test_event_hooks_see_every_request(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -140,9 +140,28 @@ def _commands(layout: Layout, ports: Ports) -> dict[str, list[str]]:
             endpoints(ports)["registry"],
             "--presign-base",
             f"http://{HOST}:{ports.studio}",
+            *_runtime_args(ports),
         ],
         "registry": [registry, "serve", str(_registry_config(layout, ports))],
     }
+
+
+def _runtime_args(ports: Ports) -> list[str]:
+    """The app runtime's settings: CloudWatch Logs on moto, the base the kernel gateway
+    runtime is built from (the offline local base when there is one), and the lifecycle
+    time limit (SMSTUDIO_LIFECYCLE_TIMEOUT, seconds; Studio's is 300)."""
+    from smstudio import dockerhost, localbase
+
+    try:
+        dockerhost.client().images.get(localbase.DEFAULT_TAG)
+        gateway_base = localbase.DEFAULT_TAG
+    except Exception:
+        gateway_base = "debian:bookworm-slim"
+    return [
+        "--aws-endpoint", endpoints(ports)["moto"],
+        "--gateway-base-image", gateway_base,
+        "--lifecycle-timeout", os.environ.get("SMSTUDIO_LIFECYCLE_TIMEOUT", "300"),
+    ]  # fmt: skip
 
 
 def _registry_binary() -> str:
@@ -186,8 +205,13 @@ def up(layout: Layout, ports: Ports, timeout: float = 60) -> dict[str, str]:
     pids = {k: v for k, v in _read_pids(layout).items() if _alive(v)}
     running = health(ports)
     started_moto = False
-    env = {**os.environ, "MOTO_ENABLE_RECORDING": "True",
-           "MOTO_RECORDER_FILEPATH": str(layout.recording)}  # fmt: skip
+    # Services get the local credentials (the runtime's CloudWatch client needs some).
+    env = {
+        **os.environ,
+        **env_exports(ports),
+        "MOTO_ENABLE_RECORDING": "True",
+        "MOTO_RECORDER_FILEPATH": str(layout.recording),
+    }
     for name, cmd in _commands(layout, ports).items():
         if running[name]:
             continue

@@ -1,0 +1,372 @@
+"""The local Studio's app runtime: CreateApp starts the registered image version the way
+SageMaker does, DeleteApp stops it; the home survives.
+
+Start: resolve image, AppImageConfig and lifecycle config from the domain (user or space
+settings over domain defaults) -> pull from the local registry -> check the image's
+default user against DefaultUid/DefaultGid and, for KernelGateway, the declared
+kernelspecs -> start the container (declared user, home volume at the mount path,
+SageMaker env vars, /opt/ml/metadata/resource-metadata.json), held before its server ->
+run the lifecycle config with its time limit, output to CloudWatch Logs
+/aws/sagemaker/studio under the real stream name -> release the server (JupyterLab from
+the image or ContainerConfig; KernelGateway: the kernel gateway mounted from outside) ->
+InService when the health check answers, else Failed with Studio's kind of reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import tarfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import requests
+
+from smstudio import aws, containers, dockerhost
+from smstudio.local import kernel_gateway, registry
+
+LOG_GROUP = "/aws/sagemaker/studio"
+HOLD_FLAG = "/tmp/.smstudio-lifecycle-done"
+LCC_PATH = "/tmp/.smstudio-on-start.sh"
+LABEL = "io.smstudio.app-arn"
+SETTINGS = {
+    "JupyterLab": "JupyterLabAppSettings",
+    "KernelGateway": "KernelGatewayAppSettings",
+    "CodeEditor": "CodeEditorAppSettings",
+    "JupyterServer": "JupyterServerAppSettings",
+}
+HEALTH = {"JupyterLab": "/jupyterlab/default/api/status", "KernelGateway": "/api/kernelspecs"}
+
+
+class AppFailed(Exception):
+    """The app cannot start; the message is the FailureReason."""
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    registry: str  # host:port of the local registry
+    aws_endpoint: str  # moto, for CloudWatch Logs
+    state_dir: Path
+    gateway_base_image: str
+    lifecycle_timeout: float = 300.0
+    health_timeout: float = 120.0
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    image: str  # local registry reference, pinned by digest
+    uid: int
+    gid: int
+    mount_path: str
+    kernels: tuple[str, ...]
+    entrypoint: list[str] | None
+    arguments: list[str] | None
+    env: dict[str, str]
+    lifecycle: str | None  # the script
+
+
+def _merged_settings(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> dict[str, Any]:
+    domain = store["domains"][app["DomainId"]]
+    settings = dict(domain.get("DefaultUserSettings", {}))
+    owner = app.get("UserProfileName")
+    if app.get("SpaceName"):
+        space = store.get("spaces", {}).get(f"{app['DomainId']}/{app['SpaceName']}", {})
+        owner = (space.get("OwnershipSettings") or {}).get("OwnerUserProfileName")
+    profile = store.get("user-profiles", {}).get(f"{app['DomainId']}/{owner}", {})
+    settings.update(profile.get("UserSettings", {}))
+    return settings
+
+
+def plan_app(store: dict[str, dict[str, Any]], app: dict[str, Any], registry_host: str) -> AppPlan:
+    """What to run for an app, from the control plane's state. Pure."""
+    kind = app["AppType"]
+    settings = _merged_settings(store, app).get(SETTINGS.get(kind, ""), {})
+    spec = {**settings.get("DefaultResourceSpec", {}), **(app.get("ResourceSpec") or {})}
+    custom = settings.get("CustomImages", [])
+    image_arn = spec.get("SageMakerImageArn")
+    name = (
+        image_arn.rsplit("/", 1)[-1] if image_arn else (custom[0]["ImageName"] if custom else None)
+    )
+    if name is None:
+        raise AppFailed(
+            f"No image for the {kind} app: set ResourceSpec.SageMakerImageArn or the "
+            "domain's CustomImages"
+        )
+    entry = next((c for c in custom if c["ImageName"] == name), None)
+    if entry is None:
+        raise AppFailed(
+            f"Image {name} is not attached to the domain or user profile (CustomImages)"
+        )
+    versions = [
+        v
+        for k, v in store.get("image-versions", {}).items()
+        if k.split("/")[0] == name and v["ImageVersionStatus"] == "CREATED"
+    ]
+    if entry.get("ImageVersionNumber"):
+        versions = [v for v in versions if v["Version"] == entry["ImageVersionNumber"]]
+    if not versions:
+        raise AppFailed(f"Image {name} has no version in status CREATED")
+    version = max(versions, key=lambda v: v["Version"])
+    local = registry.to_local(version.get("ContainerImage") or version["BaseImage"], registry_host)
+    if local is None:
+        raise AppFailed(f"Image version {version['ImageVersionArn']} is not in ECR")
+    config = store.get("app-image-configs", {}).get(entry["AppImageConfigName"])
+    if config is None:
+        raise AppFailed(f"AppImageConfig {entry['AppImageConfigName']} does not exist")
+    image_config = config.get(
+        "KernelGatewayImageConfig" if kind == "KernelGateway" else "JupyterLabAppImageConfig", {}
+    )
+    files = image_config.get("FileSystemConfig", {})
+    container = image_config.get("ContainerConfig", {})
+    lifecycle = None
+    if spec.get("LifecycleConfigArn"):
+        lcc_name = spec["LifecycleConfigArn"].rsplit("/", 1)[-1]
+        found = store.get("lifecycle-configs", {}).get(lcc_name)
+        if found is None:
+            raise AppFailed(f"LifecycleConfig {lcc_name} does not exist")
+        lifecycle = base64.b64decode(found["StudioLifecycleConfigContent"]).decode()
+    return AppPlan(
+        image=local,
+        uid=int(files.get("DefaultUid", 1000)),
+        gid=int(files.get("DefaultGid", 100)),
+        mount_path=files.get("MountPath", "/home/sagemaker-user"),
+        kernels=tuple(k["Name"] for k in image_config.get("KernelSpecs", [])),
+        entrypoint=container.get("ContainerEntrypoint"),
+        arguments=container.get("ContainerArguments"),
+        env=dict(container.get("ContainerEnvironmentVariables", {})),
+        lifecycle=lifecycle,
+    )
+
+
+def stream_name(app: dict[str, Any]) -> str:
+    owner = app.get("SpaceName") or app.get("UserProfileName")
+    return f"{app['DomainId']}/{owner}/{app['AppType']}/{app['AppName']}/LifecycleConfigOnStart"
+
+
+class DockerAppRuntime:
+    """Runs apps as containers; reports status changes through `report(arn, status, reason)`."""
+
+    def __init__(self, settings: RuntimeSettings, store_snapshot: Any, report: Any) -> None:
+        self.settings = settings
+        self.snapshot = store_snapshot  # () -> the control plane's tables
+        self.report = report
+        self._gateway_volume: str | None = None
+        self._lock = threading.Lock()
+
+    # AppRuntime protocol
+    def start(self, app: dict[str, Any]) -> None:
+        threading.Thread(target=self._start, args=(app,), daemon=True).start()
+
+    def stop(self, app: dict[str, Any]) -> None:
+        threading.Thread(target=self._stop, args=(app,), daemon=True).start()
+
+    def _stop(self, app: dict[str, Any]) -> None:
+        self._remove(app["AppArn"])
+        self.report(app["AppArn"], "Deleted")
+
+    def _remove(self, arn: str) -> None:
+        for found in dockerhost.client().containers.list(
+            all=True, filters={"label": f"{LABEL}={arn}"}
+        ):
+            with contextlib.suppress(docker.errors.NotFound):
+                found.remove(force=True)
+
+    def _start(self, app: dict[str, Any]) -> None:
+        try:
+            self._run(app)
+            self.report(app["AppArn"], "InService")
+        except AppFailed as failure:
+            self._remove(app["AppArn"])
+            self.report(app["AppArn"], "Failed", str(failure)[:1024])
+        except Exception as exc:  # never leave an app Pending forever
+            self._remove(app["AppArn"])
+            self.report(
+                app["AppArn"], "Failed", f"The local Studio could not start the app: {exc!r}"[:1024]
+            )
+
+    def _run(self, app: dict[str, Any]) -> None:
+        plan = plan_app(self.snapshot(), app, self.settings.registry)
+        engine = dockerhost.client()
+        try:
+            engine.images.pull(plan.image)
+        except docker.errors.APIError as exc:
+            raise AppFailed(f"Unable to pull image {plan.image}: {exc.explanation}") from exc
+        self._check_image(plan, app["AppType"])
+        container = self._create(app, plan)
+        container.start()
+        if plan.lifecycle:
+            self._lifecycle(app, plan, container)
+        container.exec_run(["touch", HOLD_FLAG], user=f"{plan.uid}:{plan.gid}")
+        port = containers.published_port(container, "8888/tcp")
+        url = f"http://127.0.0.1:{port}{HEALTH.get(app['AppType'], '/')}"
+
+        def healthy() -> bool | None:
+            try:
+                return True if requests.get(url, timeout=2).status_code == 200 else None
+            except requests.RequestException:
+                return None
+
+        if not containers.poll(
+            healthy, self.settings.health_timeout, alive=lambda: containers.is_running(container)
+        ):
+            raise AppFailed(
+                f"The app did not pass its health check ({url}): "
+                + containers.exit_summary(container)
+            )
+
+    def _check_image(self, plan: AppPlan, kind: str) -> None:
+        script = "id -u; id -g"
+        if plan.kernels:
+            names = " ".join(plan.kernels)
+            script += (
+                f"; for k in {names}; do test -f /usr/local/share/jupyter/kernels/$k/kernel.json"
+                f" || test -f /usr/share/jupyter/kernels/$k/kernel.json || echo missing:$k; done"
+            )
+        output = (
+            dockerhost.client()
+            .containers.run(
+                plan.image, ["-c", script], entrypoint=["/bin/sh"], remove=True, network_mode="none"
+            )
+            .decode()
+        )
+        lines = output.split()
+        uid, gid = int(lines[0]), int(lines[1])
+        if (uid, gid) != (plan.uid, plan.gid):
+            raise AppFailed(
+                f"The default user of the image is {uid}:{gid} but the AppImageConfig declares "
+                f"DefaultUid {plan.uid} and DefaultGid {plan.gid}; they must match"
+            )
+        missing = [line.split(":", 1)[1] for line in lines[2:] if line.startswith("missing:")]
+        if missing:
+            raise AppFailed(
+                f"KernelSpec(s) {', '.join(missing)} declared in the AppImageConfig not found "
+                "in the image"
+            )
+
+    def _gateway(self) -> str:
+        with self._lock:
+            if self._gateway_volume is None:
+                self._gateway_volume = kernel_gateway.ensure_volume(
+                    self.settings.gateway_base_image
+                )
+            return self._gateway_volume
+
+    def _create(self, app: dict[str, Any], plan: AppPlan) -> Any:
+        engine = dockerhost.client()
+        owner = app.get("SpaceName") or app.get("UserProfileName")
+        home = f"smstudio-home-{app['DomainId']}-{owner}"
+        key = f"{app['DomainId']}-{owner}-{app['AppType']}-{app['AppName']}"
+        metadata = self.settings.state_dir / "metadata" / f"{key}.json"
+        metadata.parent.mkdir(parents=True, exist_ok=True)
+        metadata.write_text(
+            json.dumps(
+                {
+                    "AppType": app["AppType"],
+                    "DomainId": app["DomainId"],
+                    "UserProfileName": app.get("UserProfileName", ""),
+                    "SpaceName": app.get("SpaceName", ""),
+                    "ResourceArn": app["AppArn"],
+                    "ResourceName": app["AppName"],
+                    "AppImageVersion": plan.image,
+                }
+            )
+        )
+        env = {
+            **plan.env,
+            "SAGEMAKER_APP_TYPE": app["AppType"],
+            "SAGEMAKER_APP_TYPE_LOWERCASE": app["AppType"].lower(),
+            "SAGEMAKER_SPACE_NAME": app.get("SpaceName", ""),
+            "SAGEMAKER_USER_PROFILE_NAME": app.get("UserProfileName", ""),
+            "SAGEMAKER_DOMAIN_ID": app["DomainId"],
+            "AWS_REGION": self.settings.region,
+            "AWS_DEFAULT_REGION": self.settings.region,
+            "HOME": plan.mount_path,
+        }
+        volumes: dict[str, dict[str, str]] = {
+            home: {"bind": plan.mount_path, "mode": "rw"},
+            str(metadata): {"bind": "/opt/ml/metadata/resource-metadata.json", "mode": "ro"},
+        }
+        if app["AppType"] == "KernelGateway":
+            options = kernel_gateway.run_options(self._gateway())
+            server = [*options["entrypoint"], *options["command"]]
+            env.update(options["environment"])
+            volumes.update(options["volumes"])
+        else:
+            image = engine.images.get(plan.image).attrs["Config"]
+            server = [
+                *(plan.entrypoint or image.get("Entrypoint") or []),
+                *(plan.arguments if plan.arguments is not None else (image.get("Cmd") or [])),
+            ]
+        hold = f'while [ ! -e {HOLD_FLAG} ]; do sleep 0.1; done; exec "$@"'
+        self._remove(app["AppArn"])
+        return engine.containers.create(
+            plan.image,
+            entrypoint=["/bin/sh", "-c", hold, "smstudio-app"],
+            command=server,
+            user=f"{plan.uid}:{plan.gid}",
+            environment=env,
+            volumes=volumes,
+            ports={"8888/tcp": ("127.0.0.1", None)},
+            labels={LABEL: app["AppArn"], containers.LABEL: "app"},
+            name=f"smstudio-{app['DomainId']}-{owner}-{app['AppType'].lower()}-{app['AppName']}",
+        )
+
+    def _lifecycle(self, app: dict[str, Any], plan: AppPlan, container: Any) -> None:
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            data = (plan.lifecycle or "").encode()
+            info = tarfile.TarInfo(LCC_PATH.lstrip("/").split("/", 1)[1])
+            info.size, info.mode, info.uid, info.gid = len(data), 0o755, plan.uid, plan.gid
+            tar.addfile(info, io.BytesIO(data))
+        container.put_archive("/tmp", archive.getvalue())
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            done = container.exec_run(
+                ["/bin/bash", LCC_PATH], user=f"{plan.uid}:{plan.gid}", demux=False
+            )
+            result["code"], result["output"] = (
+                done.exit_code,
+                (done.output or b"").decode(errors="replace"),
+            )
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(self.settings.lifecycle_timeout)
+        timed_out = worker.is_alive()
+        if timed_out:
+            container.kill()
+        self._log(app, result.get("output", ""))
+        if timed_out:
+            raise AppFailed(
+                "The lifecycle configuration script did not finish within "
+                f"{self.settings.lifecycle_timeout:.0f} seconds; see CloudWatch log stream "
+                + stream_name(app)
+            )
+        if result["code"] != 0:
+            raise AppFailed(
+                f"The lifecycle configuration script failed with exit code {result['code']}; "
+                f"see CloudWatch log group {LOG_GROUP}, stream {stream_name(app)}"
+            )
+
+    def _log(self, app: dict[str, Any], output: str) -> None:
+        clients = aws.Aws(
+            region=self.settings.region, endpoints={"logs": self.settings.aws_endpoint}
+        )
+        logs = clients.client("logs")
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=LOG_GROUP)
+        stream = stream_name(app)
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+        stamp = int(time.time() * 1000)
+        lines = output.splitlines() or ["(no output)"]
+        events = [{"timestamp": stamp, "message": line} for line in lines]
+        logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=events)

@@ -1,0 +1,207 @@
+"""The local Studio running real apps: CreateApp -> InService with code running in a
+kernel, the home surviving DeleteApp, and Failed with Studio's reasons."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from rich.console import Console
+
+from smstudio import apply, aws, config, dockerhost, project
+from smstudio.containers import published_port
+from smstudio.local import runtime, stack
+from tests.emulator.test_local_stack import free_port_base
+from tests.helpers import execute
+
+LIMIT = 8  # seconds: the lifecycle time limit for these tests (Studio's is 300)
+TEAM = """
+[domain]
+name = "ml-team"
+[defaults]
+instance_type = "ml.t3.medium"
+allowed_instance_types = ["ml.t3.medium"]
+[images.smstudio-jupyterlab]
+target = "jupyterlab"
+app_types = ["JupyterLab"]
+[images.smstudio-kernelgateway]
+target = "kernelgateway"
+app_types = ["KernelGateway"]
+[lifecycle]
+JupyterLab = "{lcc}"
+KernelGateway = "{lcc}"
+[[users]]
+name = "alice"
+email = "alice@example.com"
+[[users]]
+name = "bob"
+email = "bob@example.com"
+"""
+
+
+@pytest.fixture(scope="module")
+def studio(
+    tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, str]
+) -> Iterator[dict[str, Any]]:
+    base = free_port_base()
+    ports = stack.Ports(base, base + 1, base + 2)
+    root = tmp_path_factory.mktemp("studio")
+    layout = stack.Layout(root / "local")
+    patch = pytest.MonkeyPatch()
+    try:
+        patch.setenv("SMSTUDIO_LIFECYCLE_TIMEOUT", str(LIMIT))
+        stack.up(layout, ports)
+        for key, value in stack.env_exports(ports).items():
+            patch.setenv(key, value)
+        clients = aws.Aws(max_attempts=2)
+        team_file = root / "team.toml"
+        team_file.write_text(TEAM.replace("{lcc}", str(project.project_root() / "lcc/on-start.sh")))
+        team, base_dir = config.load(team_file)
+        tag = built_images["base"].rsplit(":", 1)[1]
+        apply.Registrar(team, base_dir, clients, Console(stderr=True), tag=tag).run()
+        sm = clients.client("sagemaker")
+        domain_id = sm.list_domains()["Domains"][0]["DomainId"]
+        yield {"sm": sm, "logs": clients.client("logs"), "domain": domain_id}
+    finally:
+        for container in dockerhost.client().containers.list(
+            all=True, filters={"label": runtime.LABEL}
+        ):
+            if any(domain in container.name for domain in ("ml-team", "d-")):
+                container.remove(force=True)
+        stack.down(layout)
+        patch.undo()
+
+
+def settle(sm: Any, app: dict[str, str], timeout: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sm.describe_app(**app)
+        if found["Status"] not in ("Pending", "Deleting"):
+            return dict(found)
+        time.sleep(0.5)
+    raise AssertionError(f"app {app} still {found['Status']} after {timeout}s")
+
+
+def container_of(sm: Any, app: dict[str, str]) -> Any:
+    arn = sm.describe_app(**app)["AppArn"]
+    (found,) = dockerhost.client().containers.list(filters={"label": f"{runtime.LABEL}={arn}"})
+    return found
+
+
+def log_lines(logs: Any, app: dict[str, str]) -> list[str]:
+    stream = runtime.stream_name(app)
+    events = logs.get_log_events(logGroupName=runtime.LOG_GROUP, logStreamName=stream)["events"]
+    return [e["message"] for e in events]
+
+
+def lcc(sm: Any, name: str, script: str) -> str:
+    content = base64.b64encode(script.encode()).decode()
+    return str(sm.create_studio_lifecycle_config(
+        StudioLifecycleConfigName=name, StudioLifecycleConfigContent=content,
+        StudioLifecycleConfigAppType="JupyterLab")["StudioLifecycleConfigArn"])  # fmt: skip
+
+
+def test_jupyterlab_space_runs_code_and_keeps_its_home(studio: dict[str, Any]) -> None:
+    sm, domain = studio["sm"], studio["domain"]
+    sm.create_space(DomainId=domain, SpaceName="alice-lab", OwnershipSettings={"OwnerUserProfileName": "alice"},
+                    SpaceSharingSettings={"SharingType": "Private"})  # fmt: skip
+    app = {
+        "DomainId": domain,
+        "SpaceName": "alice-lab",
+        "AppType": "JupyterLab",
+        "AppName": "default",
+    }
+    sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
+    assert settle(sm, app)["Status"] == "InService", sm.describe_app(**app).get("FailureReason")
+    assert any("INFO on-start: done" in line for line in log_lines(studio["logs"], app))
+
+    box = container_of(sm, app)
+    assert box.exec_run(["sh", "-c", "echo kept > ~/kept.txt"]).exit_code == 0
+    metadata = box.exec_run(["cat", "/opt/ml/metadata/resource-metadata.json"]).output.decode()
+    assert '"SpaceName": "alice-lab"' in metadata
+    port = published_port(box, "8888/tcp")
+    session = requests.Session()
+    session.get(f"http://127.0.0.1:{port}/jupyterlab/default/lab", timeout=10)
+    kernel = session.post(f"http://127.0.0.1:{port}/jupyterlab/default/api/kernels", json={"name": "python3"},
+                          headers={"X-XSRFToken": session.cookies.get("_xsrf", "")}, timeout=10).json()  # fmt: skip
+    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+    ws = f"ws://127.0.0.1:{port}/jupyterlab/default/api/kernels/{kernel['id']}/channels"
+    assert execute(ws, "1+1", headers={"Cookie": cookie}) == "2"
+
+    sm.delete_app(**app)
+    assert settle(sm, app)["Status"] == "Deleted"
+    sm.create_app(**app)
+    assert settle(sm, app)["Status"] == "InService"
+    assert (
+        container_of(sm, app).exec_run(["cat", "/home/sagemaker-user/kept.txt"]).output == b"kept\n"
+    )
+
+
+def test_kernelgateway_app_serves_the_images_kernels(studio: dict[str, Any]) -> None:
+    sm, domain = studio["sm"], studio["domain"]
+    app = {
+        "DomainId": domain,
+        "UserProfileName": "alice",
+        "AppType": "KernelGateway",
+        "AppName": "python3-app",
+    }
+    sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
+    assert settle(sm, app)["Status"] == "InService", sm.describe_app(**app).get("FailureReason")
+    port = published_port(container_of(sm, app), "8888/tcp")
+    specs = requests.get(f"http://127.0.0.1:{port}/api/kernelspecs", timeout=10).json()
+    assert "python3" in specs["kernelspecs"]
+    kernel = requests.post(
+        f"http://127.0.0.1:{port}/api/kernels", json={"name": "python3"}, timeout=10
+    ).json()
+    assert execute(f"ws://127.0.0.1:{port}/api/kernels/{kernel['id']}/channels", "1+1") == "2"
+    sm.delete_app(**app)
+    assert settle(sm, app)["Status"] == "Deleted"
+
+
+def test_uid_gid_mismatch_fails(studio: dict[str, Any]) -> None:
+    sm, domain = studio["sm"], studio["domain"]
+    sm.create_app_image_config(AppImageConfigName="kg-as-root", KernelGatewayImageConfig={
+        "KernelSpecs": [{"Name": "python3"}],
+        "FileSystemConfig": {"MountPath": "/home/sagemaker-user", "DefaultUid": 0, "DefaultGid": 0}})  # fmt: skip
+    sm.update_user_profile(DomainId=domain, UserProfileName="bob", UserSettings={"KernelGatewayAppSettings": {
+        "CustomImages": [{"ImageName": "smstudio-kernelgateway", "AppImageConfigName": "kg-as-root"}]}})  # fmt: skip
+    app = {"DomainId": domain, "UserProfileName": "bob", "AppType": "KernelGateway", "AppName": "k"}
+    sm.create_app(**app)
+    found = settle(sm, app)
+    assert found["Status"] == "Failed"
+    assert "default user of the image is 1000:100" in found["FailureReason"]
+    assert "DefaultUid 0 and DefaultGid 0" in found["FailureReason"]
+
+
+def test_lifecycle_failure_and_timeout(studio: dict[str, Any]) -> None:
+    sm, domain = studio["sm"], studio["domain"]
+    sm.create_space(DomainId=domain, SpaceName="bob-lab", OwnershipSettings={"OwnerUserProfileName": "bob"},
+                    SpaceSharingSettings={"SharingType": "Private"})  # fmt: skip
+    app = {
+        "DomainId": domain,
+        "SpaceName": "bob-lab",
+        "AppType": "JupyterLab",
+        "AppName": "default",
+    }
+    failing = lcc(sm, "exits-one", "#!/bin/bash\necho about to fail\nexit 1\n")
+    sm.create_app(**app, ResourceSpec={"LifecycleConfigArn": failing})
+    found = settle(sm, app)
+    assert found["Status"] == "Failed" and "failed with exit code 1" in found["FailureReason"]
+    assert "about to fail" in log_lines(studio["logs"], app)
+    assert not dockerhost.client().containers.list(
+        all=True, filters={"label": f"{runtime.LABEL}={found['AppArn']}"}
+    )
+
+    hanging = lcc(sm, "sleeps", "#!/bin/bash\necho sleeping\nsleep 600\n")
+    started = time.monotonic()
+    sm.create_app(**app, ResourceSpec={"LifecycleConfigArn": hanging})
+    found = settle(sm, app)
+    assert (
+        found["Status"] == "Failed"
+        and f"did not finish within {LIMIT} seconds" in found["FailureReason"]
+    )
+    assert time.monotonic() - started < LIMIT + 60
