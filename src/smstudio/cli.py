@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from smstudio import apply, aws, check, config, iam, images, localbase, push
+from smstudio import apply, apps, aws, check, config, iam, images, localbase, push
 from smstudio.errors import SmstudioError
 from smstudio.local import stack
 
@@ -269,6 +269,63 @@ def apply_team(
     console.print("applying:")
     done = _registrar(team, tag, dry_run=False).run()
     out.print(f"applied {len(done)} change(s)" if done else "nothing to change")
+
+
+def _studio(team: Path) -> tuple[config.Team, Any]:
+    spec, _ = config.load(team)
+    return spec, aws.Aws(region=spec.domain.region).client("sagemaker")
+
+
+@app.command("up")
+def workspace_up(
+    user: Annotated[str, typer.Argument(help="A user from the team file.")],
+    space: Annotated[str | None, typer.Option(help="Space name (default: USER-space).")] = None,
+    instance_type: Annotated[
+        str | None, typer.Option(help="Instance type (default: the user's default).")
+    ] = None,
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+) -> None:
+    """Bring up USER's JupyterLab space (created if missing), wait, print the URL."""
+    spec, sm = _studio(team)
+    ws = apps.workspace(sm, spec, user, space)
+    out.print(apps.up(sm, spec, ws, instance_type, console))
+
+
+@app.command("down")
+def workspace_down(
+    user: Annotated[str, typer.Argument(help="A user from the team file.")],
+    space: Annotated[str | None, typer.Option(help="Space name (default: USER-space).")] = None,
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+) -> None:
+    """Stop USER's JupyterLab app; the space and its home stay."""
+    spec, sm = _studio(team)
+    ws = apps.workspace(sm, spec, user, space)
+    stopped = apps.down(sm, ws, console)
+    out.print(f"{ws.space}: stopped" if stopped else f"{ws.space}: not running")
+
+
+@app.command("status")
+def workspace_status(
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+) -> None:
+    """The domain's apps: owner, type, instance type, status, age."""
+    spec, sm = _studio(team)
+    table = Table("owner", "type", "app", "instance type", "status", "age")
+    for row in apps.status(sm, apps.find_domain(sm, spec)):
+        table.add_row(row.owner, row.app_type, row.name, row.instance_type, row.status, row.age)
+    out.print(table)
+
+
+@app.command("open")
+def workspace_open(
+    user: Annotated[str, typer.Argument(help="A user from the team file.")],
+    space: Annotated[str | None, typer.Option(help="Space name (default: USER-space).")] = None,
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+) -> None:
+    """Print a presigned URL that opens USER's space (the local Studio redirects it to the
+    running app)."""
+    spec, sm = _studio(team)
+    out.print(apps.open_url(sm, apps.workspace(sm, spec, user, space)))
 
 
 @iam_app.command("policy")

@@ -4,6 +4,8 @@ kernel, the home surviving DeleteApp, and Failed with Studio's reasons."""
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -65,7 +67,7 @@ def studio(
         apply.Registrar(team, base_dir, clients, Console(stderr=True), tag=tag).run()
         sm = clients.client("sagemaker")
         domain_id = sm.list_domains()["Domains"][0]["DomainId"]
-        yield {"sm": sm, "logs": clients.client("logs"), "domain": domain_id}
+        yield {"sm": sm, "logs": clients.client("logs"), "domain": domain_id, "team": team_file}
     finally:
         for container in dockerhost.client().containers.list(
             all=True, filters={"label": runtime.LABEL}
@@ -205,3 +207,29 @@ def test_lifecycle_failure_and_timeout(studio: dict[str, Any]) -> None:
         and f"did not finish within {LIMIT} seconds" in found["FailureReason"]
     )
     assert time.monotonic() - started < LIMIT + 60
+
+
+def test_workspace_commands(studio: dict[str, Any]) -> None:
+    def smstudio(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "smstudio.cli", *args, "--team", str(studio["team"])]
+        return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+
+    refused = smstudio("up", "mallory")
+    assert refused.returncode == 2 and "not in the team" in refused.stderr
+    up = smstudio("up", "alice", "--space", "alice-work")
+    assert up.returncode == 0, up.stderr
+    url = up.stdout.strip()
+    assert url.startswith("http://127.0.0.1:") and "/auth?token=" in url
+    landed = requests.get(url, timeout=30)  # the presigned URL leads to the running app
+    assert landed.status_code == 200 and "/jupyterlab/default/lab" in landed.url
+    assert requests.get(url, timeout=10).status_code == 403  # used once
+    again = smstudio("up", "alice", "--space", "alice-work")  # reused, not recreated
+    assert again.returncode == 0, again.stderr
+    status = smstudio("status")
+    row = next(line for line in status.stdout.splitlines() if "alice-work" in line)
+    assert "JupyterLab" in row and "InService" in row and "ml.t3.medium" in row
+    opened = smstudio("open", "alice", "--space", "alice-work")
+    assert opened.returncode == 0 and "/auth?token=" in opened.stdout
+    down = smstudio("down", "alice", "--space", "alice-work")
+    assert down.returncode == 0 and "alice-work: stopped" in down.stdout
+    assert "alice-work" not in smstudio("status").stdout

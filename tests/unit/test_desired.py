@@ -99,3 +99,15 @@ def test_app_settings_update_is_none_when_nothing_changes() -> None:
         "InstanceType": "ml.t3.medium",
         "LifecycleConfigArn": lcc,
     }
+
+
+def test_app_age_is_short_and_readable() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from smstudio.apps import age
+
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    assert [
+        age(now - d, now)
+        for d in (timedelta(seconds=5), timedelta(minutes=3), timedelta(hours=2), timedelta(days=4))
+    ] == ["5s", "3m", "2h", "4d"]

@@ -180,8 +180,8 @@ class DockerAppRuntime:
 
     def _start(self, app: dict[str, Any]) -> None:
         try:
-            self._run(app)
-            self.report(app["AppArn"], "InService")
+            endpoint = self._run(app)
+            self.report(app["AppArn"], "InService", None, endpoint)
         except AppFailed as failure:
             self._remove(app["AppArn"])
             self.report(app["AppArn"], "Failed", str(failure)[:1024])
@@ -191,7 +191,8 @@ class DockerAppRuntime:
                 app["AppArn"], "Failed", f"The local Studio could not start the app: {exc!r}"[:1024]
             )
 
-    def _run(self, app: dict[str, Any]) -> None:
+    def _run(self, app: dict[str, Any]) -> str:
+        """Start the app; the local URL a browser opens."""
         plan = plan_app(self.snapshot(), app, self.settings.registry)
         engine = dockerhost.client()
         try:
@@ -220,6 +221,8 @@ class DockerAppRuntime:
                 f"The app did not pass its health check ({url}): "
                 + containers.exit_summary(container)
             )
+        landing = "/jupyterlab/default/lab" if app["AppType"] == "JupyterLab" else "/api"
+        return f"http://127.0.0.1:{port}{landing}"
 
     def _check_image(self, plan: AppPlan, kind: str) -> None:
         script = "id -u; id -g"

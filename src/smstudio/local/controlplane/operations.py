@@ -657,9 +657,11 @@ class ControlPlane:
             app["Status"] = "Deleted"
         return {}
 
-    def app_status(self, app_arn: str, status: str, reason: str | None = None) -> None:
+    def app_status(
+        self, app_arn: str, status: str, reason: str | None = None, endpoint: str | None = None
+    ) -> None:
         """The runtime's report of an app's new status (Pending -> InService/Failed,
-        Deleting -> Deleted)."""
+        Deleting -> Deleted) and, once serving, where it answers locally."""
         with self.store.lock:
             for app in self.store.table("apps").values():
                 if app["AppArn"] == app_arn:
@@ -667,7 +669,31 @@ class ControlPlane:
                     app["LastModifiedTime"] = now()
                     if reason:
                         app["FailureReason"] = reason
+            endpoints = self.store.table("endpoints")
+            if endpoint and status == "InService":
+                endpoints[app_arn] = endpoint
+            else:
+                endpoints.pop(app_arn, None)
             self.store.save()
+
+    def follow_presigned(self, token: str) -> str | None:
+        """Where a presigned URL leads in the local Studio: the owner's (or the space's)
+        running JupyterLab app. None when the token is unknown, used or expired."""
+        with self.store.lock:
+            grant = self.store.table("presigned").pop(token, None)
+            self.store.save()
+            if grant is None or grant["Expires"] < now().timestamp():
+                return None
+            endpoints = self.store.table("endpoints")
+            for app in self.store.table("apps").values():
+                mine = app["DomainId"] == grant["DomainId"] and (
+                    app.get("SpaceName") == grant["SpaceName"]
+                    if grant["SpaceName"]
+                    else app.get("UserProfileName") == grant["UserProfileName"]
+                )
+                if mine and app["Status"] == "InService" and app["AppArn"] in endpoints:
+                    return str(endpoints[app["AppArn"]])
+        return None
 
     # --- access and tags ------------------------------------------------------------
 

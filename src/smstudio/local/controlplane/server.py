@@ -9,6 +9,7 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 from smstudio.local.controlplane.model import ApiError, to_wire
 from smstudio.local.controlplane.operations import ControlPlane
@@ -36,6 +37,16 @@ def make_handler(plane: ControlPlane) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/health":
                 self._send(200, {"status": "ok"})
+            elif self.path.startswith("/auth?"):
+                token = parse_qs(urlparse(self.path).query).get("token", [""])[0]
+                target = plane.follow_presigned(token)
+                if target is None:
+                    self._send(403, {"message": "the URL is unknown, used or expired"})
+                    return
+                self.send_response(302)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             else:
                 self._send(404, {"__type": "NotFound", "message": self.path})
 
