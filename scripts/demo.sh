@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
-# The main job on the local machine: set up the host, make the offline local base,
-# build the default images (base, kernelgateway, jupyterlab) and check each one against
-# the Studio contract. Idempotent: a second run reuses the base and the build cache.
+# The main job, on the local Studio: set up the host, make the offline local base, build
+# the default images (base, kernelgateway, jupyterlab) and check each against the Studio
+# contract, start the local Studio, apply the example team, bring up alice's JupyterLab
+# space, run code in a kernel there, and print the URL that opens it.
+# Idempotent: a second run reuses the base, the build cache, the Studio and the space.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/setup-host.sh
 smstudio=.venv/bin/smstudio
+team=bootstrap/team.example.toml
+
 "$smstudio" images local-base
 "$smstudio" images build --local-base default
 for image in base kernelgateway jupyterlab; do
   "$smstudio" images check "smstudio/${image}:dev"
 done
-"$smstudio" images list
+
+"$smstudio" local up
+eval "$("$smstudio" local env)"
+"$smstudio" apply --team "$team" --tag dev --yes
+url="$("$smstudio" up alice --team "$team")"
+"$smstudio" run alice --team "$team" \
+  'import platform, getpass; f"{getpass.getuser()} runs Python {platform.python_version()} in Studio"'
+"$smstudio" status --team "$team"
+echo
+echo "alice's JupyterLab (one-time link): $url"
+echo "a fresh link any time: $smstudio open alice; stop it: $smstudio down alice; the Studio: $smstudio local down"

@@ -4,18 +4,14 @@ Jupyter kernel websocket client."""
 from __future__ import annotations
 
 import contextlib
-import json
-import time
-import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import docker
 import requests
-import websocket
 
 from smstudio import containers as smcontainers
-from smstudio import dockerhost
+from smstudio import dockerhost, jupyter
 
 T = TypeVar("T")
 
@@ -78,30 +74,4 @@ def http_ok(url: str, **kwargs: Any) -> Callable[[], requests.Response | None]:
 def execute(
     ws_url: str, code: str, timeout: float = 60, headers: dict[str, str] | None = None
 ) -> str:
-    """Run code in a kernel over the Jupyter websocket protocol; return the text/plain of
-    its execute_result (or raise with the error it reported)."""
-    ws = websocket.create_connection(ws_url, timeout=timeout, header=headers or {})
-    try:
-        msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
-                       "msg_type": "execute_request", "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False},
-        }))  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = json.loads(ws.recv())
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind = msg["msg_type"]
-            if kind == "execute_result":
-                return str(msg["content"]["data"]["text/plain"])
-            if kind == "error":
-                raise AssertionError(
-                    f"kernel error: {msg['content']['ename']}: {msg['content']['evalue']}"
-                )
-        raise AssertionError(f"no execute_result within {timeout}s")
-    finally:
-        ws.close()
+    return jupyter.execute(ws_url, code, timeout, headers)

@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import requests
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from smstudio import apply, apps, aws, check, config, iam, images, localbase, push
+from smstudio import apply, apps, aws, check, config, iam, images, jupyter, localbase, push
 from smstudio.errors import SmstudioError
 from smstudio.local import stack
 
@@ -326,6 +327,26 @@ def workspace_open(
     running app)."""
     spec, sm = _studio(team)
     out.print(apps.open_url(sm, apps.workspace(sm, spec, user, space)))
+
+
+@app.command("run")
+def workspace_run(
+    user: Annotated[str, typer.Argument(help="A user from the team file.")],
+    code: Annotated[str, typer.Argument(help="Python code, e.g. 'import sys; sys.version'.")],
+    space: Annotated[str | None, typer.Option(help="Space name (default: USER-space).")] = None,
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+) -> None:
+    """Run CODE in a fresh kernel of USER's running space and print the result (local
+    Studio: real Studio needs its browser sign-in)."""
+    spec, sm = _studio(team)
+    url = apps.open_url(sm, apps.workspace(sm, spec, user, space))
+    landed = requests.get(url, timeout=30, allow_redirects=True)
+    if landed.status_code != 200 or not landed.url.startswith("http://127.0.0.1:"):
+        raise SmstudioError(
+            f"{user}'s space did not open locally (HTTP {landed.status_code})",
+            "`smstudio run` works against the local Studio with the space up (`smstudio up`)",
+        )
+    out.print(jupyter.run_in_server(landed.url.removesuffix("/lab"), code))
 
 
 @iam_app.command("policy")

@@ -63,6 +63,18 @@ def git_revision(root: Path) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
+def commit_time(root: Path) -> str | None:
+    done = subprocess.run(
+        ["git", "-C", str(root), "log", "-1", "--format=%ct"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        return None
+    return datetime.fromtimestamp(int(done.stdout), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def build(request: BuildRequest, console: Console) -> Path:
     """Run bake, showing the current step; returns the log path. Raises SmstudioError with
     the cause and fix on failure."""
@@ -75,7 +87,9 @@ def build(request: BuildRequest, console: Console) -> Path:
         )
     if request.revision is None:
         request = BuildRequest(**{**request.__dict__, "revision": git_revision(root)})
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The commit's time, not the build's: an unchanged tree rebuilds to the same image id,
+    # so a push gives the same digest and `apply` adds no image version.
+    created = commit_time(root) or ""
     env = {**os.environ, **bake_env(request, created)}
     logs = project.state_dir() / "logs"
     logs.mkdir(exist_ok=True)
@@ -86,10 +100,14 @@ def build(request: BuildRequest, console: Console) -> Path:
         log_path.open("w") as log,
         console.status("building", spinner="dots") as status,
         subprocess.Popen(
-            bake_command(request), cwd=root, env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            bake_command(request),
+            cwd=root,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         ) as proc,
-    ):  # fmt: skip
+    ):
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
@@ -99,8 +117,8 @@ def build(request: BuildRequest, console: Console) -> Path:
         code = proc.wait()
     if code != 0:
         raise buildlog.explain(log_path.read_text(), str(log_path), request.base_image)
-    # Each build stamps a new `created` label, so the previous build of an unchanged image
-    # is left untagged: drop those (only untagged smstudio images; layers are shared).
+    # A rebuilt image leaves its previous build untagged: drop those (only untagged
+    # smstudio images; their layers are shared with the new ones).
     dockerhost.client().images.prune(filters={"dangling": True, "label": LABEL})
     console.print(
         f"built {' '.join(request.targets)} in {time.monotonic() - started:.1f}s (log {log_path})"

@@ -225,6 +225,9 @@ def test_workspace_commands(studio: dict[str, Any]) -> None:
     assert requests.get(url, timeout=10).status_code == 403  # used once
     again = smstudio("up", "alice", "--space", "alice-work")  # reused, not recreated
     assert again.returncode == 0, again.stderr
+    ran = smstudio("run", "alice", "import os; (1 + 1, os.getcwd())", "--space", "alice-work")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "(2, '/home/sagemaker-user')"
     status = smstudio("status")
     row = next(line for line in status.stdout.splitlines() if "alice-work" in line)
     assert "JupyterLab" in row and "InService" in row and "ml.t3.medium" in row
