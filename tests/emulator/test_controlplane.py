@@ -241,3 +241,34 @@ def test_unimplemented_operations_and_bad_responses(sm: Any, server: ControlPlan
     server.plane.handlers["ListDomains"] = lambda p, ctx: {"Domains": "not-a-list"}
     code, message = code_of(sm.list_domains)
     assert code == "InternalFailure" and "does not fit the model" in message
+
+
+def test_remaining_updates_listings_and_tags(sm: Any) -> None:
+    arn = sm.create_image(ImageName="img", RoleArn=ROLE)["ImageArn"]
+    assert sm.update_image(ImageName="img", DisplayName="Team image")["ImageArn"] == arn
+    assert sm.describe_image(ImageName="img")["DisplayName"] == "Team image"
+    sm.add_tags(
+        ResourceArn=arn, Tags=[{"Key": "team", "Value": "ml"}, {"Key": "cost", "Value": "a"}]
+    )
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "cost", "Value": "b"}])  # same key: replaced
+    tags = sorted(sm.list_tags(ResourceArn=arn)["Tags"], key=lambda t: t["Key"])
+    assert tags == [{"Key": "cost", "Value": "b"}, {"Key": "team", "Value": "ml"}]
+    sm.delete_tags(ResourceArn=arn, TagKeys=["cost"])
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
+    assert code_of(sm.list_tags, ResourceArn=arn + "-missing")[0] == "ResourceNotFound"
+
+    domain_id = domain(sm)
+    for name in ("alice", "bob", "carol"):
+        sm.create_user_profile(DomainId=domain_id, UserProfileName=name)
+    profiles = sm.list_user_profiles(DomainIdEquals=domain_id, UserProfileNameContains="o")[
+        "UserProfiles"
+    ]
+    assert sorted(p["UserProfileName"] for p in profiles) == ["bob", "carol"]
+    sm.create_space(
+        DomainId=domain_id, SpaceName="shared", SpaceSharingSettings={"SharingType": "Shared"}
+    )
+    sm.update_space(DomainId=domain_id, SpaceName="shared",
+                    SpaceSettings={"AppType": "JupyterLab", "JupyterLabAppSettings": {
+                        "DefaultResourceSpec": {"InstanceType": "ml.t3.large"}}})  # fmt: skip
+    settings = sm.describe_space(DomainId=domain_id, SpaceName="shared")["SpaceSettings"]
+    assert settings["JupyterLabAppSettings"]["DefaultResourceSpec"]["InstanceType"] == "ml.t3.large"

@@ -734,7 +734,7 @@ class ControlPlane:
     def op_ListTags(self, p: Params, ctx: Context) -> dict[str, Any]:
         return _page(
             list(self._tagged(p["ResourceArn"])),
-            {**p, "SortBy": "Key", "SortOrder": "Ascending"},
+            {**p, "SortOrder": "Ascending"},
             "Tags",
         )
 

@@ -1,0 +1,96 @@
+"""App start benchmark: CreateApp -> InService in the local Studio, for a JupyterLab
+space and a KernelGateway app (images cached), a few runs each. Goal: <= 15 s.
+
+Run: .venv/bin/python bench/apps.py [--tag dev] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from smstudio import apply, aws, config, project
+from smstudio.local import stack
+
+
+def settle(sm: Any, app: dict[str, str]) -> str:
+    while True:
+        status = sm.describe_app(**app)["Status"]
+        if status not in ("Pending", "Deleting"):
+            return str(status)
+        time.sleep(0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tag", default="dev")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).parent))
+    from apply import free_base  # bench/apply.py, beside this file
+
+    team, base_dir = config.load(project.project_root() / "bootstrap/team.example.toml")
+    base = free_base()
+    ports = stack.Ports(base, base + 1, base + 2)
+    results: dict[str, list[float]] = {"JupyterLab (space)": [], "KernelGateway (user)": []}
+    with tempfile.TemporaryDirectory(prefix="smstudio-bench-") as tmp:
+        layout = stack.Layout(Path(tmp))
+        try:
+            stack.up(layout, ports)
+            os.environ.update(stack.env_exports(ports))
+            clients = aws.Aws(region=team.domain.region)
+            apply.Registrar(team, base_dir, clients, Console(quiet=True), tag=args.tag).run()
+            sm = clients.client("sagemaker")
+            domain = sm.list_domains()["Domains"][0]["DomainId"]
+            sm.create_space(
+                DomainId=domain,
+                SpaceName="bench",
+                OwnershipSettings={"OwnerUserProfileName": "alice"},
+                SpaceSharingSettings={"SharingType": "Private"},
+            )
+            apps = {
+                "JupyterLab (space)": {
+                    "DomainId": domain,
+                    "SpaceName": "bench",
+                    "AppType": "JupyterLab",
+                    "AppName": "default",
+                },
+                "KernelGateway (user)": {
+                    "DomainId": domain,
+                    "UserProfileName": "alice",
+                    "AppType": "KernelGateway",
+                    "AppName": "bench",
+                },
+            }
+            for _ in range(args.runs):
+                for name, app in apps.items():
+                    started = time.monotonic()
+                    sm.create_app(**app)
+                    status = settle(sm, app)
+                    elapsed = time.monotonic() - started
+                    if status != "InService":
+                        raise SystemExit(
+                            f"{name}: {status}: {sm.describe_app(**app).get('FailureReason')}"
+                        )
+                    results[name].append(elapsed)
+                    sm.delete_app(**app)
+                    settle(sm, app)
+        finally:
+            stack.down(layout)
+    print(f"{'CreateApp -> InService':<26}{'first s':>9}{'median s':>10}{'max s':>8}  goal <= 15 s")
+    for name, times in results.items():
+        median = statistics.median(times)
+        verdict = "met" if median <= 15 else "NOT met"
+        print(f"{name:<26}{times[0]:>9.1f}{median:>10.1f}{max(times):>8.1f}  {verdict}")
+
+
+if __name__ == "__main__":
+    main()
