@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from smstudio import apply, aws, config, project
+from smstudio import apply, aws, config, dockerhost, project
 from smstudio.local import stack
 
 
@@ -41,6 +41,7 @@ def main() -> None:
     base = free_base()
     ports = stack.Ports(base, base + 1, base + 2)
     results: dict[str, list[float]] = {"JupyterLab (space)": [], "KernelGateway (user)": []}
+    domain = ""
     with tempfile.TemporaryDirectory(prefix="smstudio-bench-") as tmp:
         layout = stack.Layout(Path(tmp))
         try:
@@ -85,6 +86,9 @@ def main() -> None:
                     settle(sm, app)
         finally:
             stack.down(layout)
+            for volume in dockerhost.client().volumes.list(filters={"name": "smstudio-home-"}):
+                if domain and volume.name.startswith(f"smstudio-home-{domain}-"):
+                    volume.remove(force=True)
     print(f"{'CreateApp -> InService':<26}{'first s':>9}{'median s':>10}{'max s':>8}  goal <= 15 s")
     for name, times in results.items():
         median = statistics.median(times)

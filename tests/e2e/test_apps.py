@@ -54,6 +54,7 @@ def studio(
     root = tmp_path_factory.mktemp("studio")
     layout = stack.Layout(root / "local")
     patch = pytest.MonkeyPatch()
+    domain_id = ""
     try:
         patch.setenv("SMSTUDIO_LIFECYCLE_TIMEOUT", str(LIMIT))
         stack.up(layout, ports)
@@ -69,12 +70,16 @@ def studio(
         domain_id = sm.list_domains()["Domains"][0]["DomainId"]
         yield {"sm": sm, "logs": clients.client("logs"), "domain": domain_id, "team": team_file}
     finally:
-        for container in dockerhost.client().containers.list(
-            all=True, filters={"label": runtime.LABEL}
-        ):
-            if any(domain in container.name for domain in ("ml-team", "d-")):
-                container.remove(force=True)
+        # This domain's app containers and home volumes only: nothing else on the engine.
+        engine = dockerhost.client()
+        if domain_id:
+            for container in engine.containers.list(all=True, filters={"label": runtime.LABEL}):
+                if f"/{domain_id}/" in container.labels.get(runtime.LABEL, ""):
+                    container.remove(force=True)
         stack.down(layout)
+        if domain_id:
+            for volume in engine.volumes.list(filters={"name": f"smstudio-home-{domain_id}-"}):
+                volume.remove(force=True)
         patch.undo()
 
 
