@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -20,25 +19,13 @@ from smstudio import apply, aws, config, project
 from smstudio.local import stack
 
 
-def free_base() -> int:
-    for base in range(47000, 60000, 7):
-        try:
-            for port in (base, base + 1, base + 2):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise SystemExit("no free ports")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tag", default="dev", help="built image tag to register")
     args = parser.parse_args()
     quiet = Console(stderr=True, quiet=True)
     team, base_dir = config.load(project.project_root() / "bootstrap/team.example.toml")
-    base = free_base()
+    base = stack.free_port_base()
     ports = stack.Ports(base, base + 1, base + 2)
     with tempfile.TemporaryDirectory(prefix="smstudio-bench-") as tmp:
         layout = stack.Layout(Path(tmp))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,11 +33,8 @@ def main() -> None:
     parser.add_argument("--tag", default="dev")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
-    from apply import free_base  # bench/apply.py, beside this file
-
     team, base_dir = config.load(project.project_root() / "bootstrap/team.example.toml")
-    base = free_base()
+    base = stack.free_port_base()
     ports = stack.Ports(base, base + 1, base + 2)
     results: dict[str, list[float]] = {"JupyterLab (space)": [], "KernelGateway (user)": []}
     domain = ""

@@ -11,7 +11,7 @@ import docker
 import requests
 
 from smstudio import containers as smcontainers
-from smstudio import dockerhost, jupyter
+from smstudio import dockerhost
 
 T = TypeVar("T")
 
@@ -69,9 +69,3 @@ def http_ok(url: str, **kwargs: Any) -> Callable[[], requests.Response | None]:
         return response if response.status_code == 200 else None
 
     return probe
-
-
-def execute(
-    ws_url: str, code: str, timeout: float = 60, headers: dict[str, str] | None = None
-) -> str:
-    return jupyter.execute(ws_url, code, timeout, headers)

@@ -130,9 +130,9 @@ class Registrar:
 
     # --- images ----------------------------------------------------------------------
 
-    def _image(self, name: str, target: str, role_arn: str) -> str | None:
-        """Push, register the image, add a version when the digest changed; returns the
-        image name once it has a CREATED version (None in a dry run of a new image)."""
+    def _image(self, name: str, target: str, role_arn: str) -> None:
+        """Push, register the image, add a version when the digest changed and wait for
+        it to be CREATED (a failure stops the run)."""
         sm = self.clients.client("sagemaker")
         try:
             sm.describe_image(ImageName=name)
@@ -146,7 +146,7 @@ class Registrar:
                 "push + new version if changed",
                 f"smstudio/{target}:{self.tag}",
             )
-            return name
+            return
         pushed = push.push(
             f"smstudio/{target}:{self.tag}", target, self.tag, self.clients, self.console
         )
@@ -158,13 +158,12 @@ class Registrar:
             and latest.get("ImageVersionStatus") == "CREATED"
             and latest.get("ContainerImage", "").endswith(pushed.digest)
         ):
-            return name
+            return
         self._change("image version", name, "create", f"{pushed.uri} ({pushed.digest[:19]})")
         arn = sm.create_image_version(
             ImageName=name, BaseImage=pushed.uri, ClientToken=str(uuid.uuid4())
         )["ImageVersionArn"]
         self._wait_version(sm, name, int(arn.rsplit("/", 1)[-1]))
-        return name
 
     def _wait_version(self, sm: Any, name: str, version: int) -> None:
         deadline = time.monotonic() + self.version_timeout
@@ -250,7 +249,6 @@ class Registrar:
     def _domain_defaults(
         self,
         domain_id: str | None,
-        images: dict[str, str],
         lccs: dict[str, str],
         execution_role: str,
     ) -> None:
@@ -263,7 +261,7 @@ class Registrar:
             ours = [
                 {"ImageName": name, "AppImageConfigName": name}
                 for name, image in self.team.images.items()
-                if app_type in image.app_types and name in images
+                if app_type in image.app_types
             ]
             if app_type in NO_CUSTOM_IMAGES:
                 ours = []
@@ -311,10 +309,8 @@ class Registrar:
         execution_role = self._role(EXECUTION_ROLE, iam.execution_role_policy(scope, bucket))
         image_role = self._role(IMAGE_ROLE, None)
         declared = kernels.declared_kernelspecs(project.project_root())
-        registered: dict[str, str] = {}
         for name, image in self.team.images.items():
-            if self._image(name, image.target, image_role):
-                registered[name] = name
+            self._image(name, image.target, image_role)
             config: dict[str, Any] = {}
             if "KernelGateway" in image.app_types:
                 config["KernelGatewayImageConfig"] = desired.kernel_gateway_config(image, declared)
@@ -325,7 +321,7 @@ class Registrar:
             t: self._lifecycle(t, self.base_dir / p) for t, p in self.team.lifecycle.items()
         }
         domain_id = self._domain(execution_role)
-        self._domain_defaults(domain_id, registered, lccs, execution_role)
+        self._domain_defaults(domain_id, lccs, execution_role)
         self._users(domain_id)
         return self.changes
 

@@ -44,14 +44,14 @@ def lcc_name(app_type: str, content: str) -> str:
     return f"{OWNED_PREFIX}{app_type.lower()}-{digest}"
 
 
+def file_system_config(image: Image) -> dict[str, Any]:
+    return {"MountPath": image.mount_path, "DefaultUid": image.uid, "DefaultGid": image.gid}
+
+
 def kernel_gateway_config(image: Image, kernels: list[KernelSpecDecl]) -> dict[str, Any]:
     return {
         "KernelSpecs": [{"Name": k.name, "DisplayName": k.display_name} for k in kernels],
-        "FileSystemConfig": {
-            "MountPath": image.mount_path,
-            "DefaultUid": image.uid,
-            "DefaultGid": image.gid,
-        },
+        "FileSystemConfig": file_system_config(image),
     }
 
 
@@ -78,14 +78,7 @@ def jupyterlab_config(
         container["ContainerArguments"] = arguments
     if env:
         container["ContainerEnvironmentVariables"] = env
-    return {
-        "ContainerConfig": container,
-        "FileSystemConfig": {
-            "MountPath": image.mount_path,
-            "DefaultUid": image.uid,
-            "DefaultGid": image.gid,
-        },
-    }
+    return {"ContainerConfig": container, "FileSystemConfig": file_system_config(image)}
 
 
 def merge_custom_images(

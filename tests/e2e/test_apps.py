@@ -14,42 +14,19 @@ import pytest
 import requests
 from rich.console import Console
 
-from smstudio import apply, aws, config, dockerhost, project
+from smstudio import apply, aws, config, dockerhost, jupyter
 from smstudio.containers import published_port
 from smstudio.local import runtime, stack
-from tests.emulator.test_local_stack import free_port_base
-from tests.helpers import execute
+from tests.emulator.conftest import private_space, write_team
 
 LIMIT = 8  # seconds: the lifecycle time limit for these tests (Studio's is 300)
-TEAM = """
-[domain]
-name = "ml-team"
-[defaults]
-instance_type = "ml.t3.medium"
-allowed_instance_types = ["ml.t3.medium"]
-[images.smstudio-jupyterlab]
-target = "jupyterlab"
-app_types = ["JupyterLab"]
-[images.smstudio-kernelgateway]
-target = "kernelgateway"
-app_types = ["KernelGateway"]
-[lifecycle]
-JupyterLab = "{lcc}"
-KernelGateway = "{lcc}"
-[[users]]
-name = "alice"
-email = "alice@example.com"
-[[users]]
-name = "bob"
-email = "bob@example.com"
-"""
 
 
 @pytest.fixture(scope="module")
 def studio(
     tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, str]
 ) -> Iterator[dict[str, Any]]:
-    base = free_port_base()
+    base = stack.free_port_base()
     ports = stack.Ports(base, base + 1, base + 2)
     root = tmp_path_factory.mktemp("studio")
     layout = stack.Layout(root / "local")
@@ -61,8 +38,7 @@ def studio(
         for key, value in stack.env_exports(ports).items():
             patch.setenv(key, value)
         clients = aws.Aws(max_attempts=2)
-        team_file = root / "team.toml"
-        team_file.write_text(TEAM.replace("{lcc}", str(project.project_root() / "lcc/on-start.sh")))
+        team_file = write_team(root)
         team, base_dir = config.load(team_file)
         tag = built_images["base"].rsplit(":", 1)[1]
         apply.Registrar(team, base_dir, clients, Console(stderr=True), tag=tag).run()
@@ -114,14 +90,7 @@ def lcc(sm: Any, name: str, script: str) -> str:
 
 def test_jupyterlab_space_runs_code_and_keeps_its_home(studio: dict[str, Any]) -> None:
     sm, domain = studio["sm"], studio["domain"]
-    sm.create_space(DomainId=domain, SpaceName="alice-lab", OwnershipSettings={"OwnerUserProfileName": "alice"},
-                    SpaceSharingSettings={"SharingType": "Private"})  # fmt: skip
-    app = {
-        "DomainId": domain,
-        "SpaceName": "alice-lab",
-        "AppType": "JupyterLab",
-        "AppName": "default",
-    }
+    app = private_space(sm, domain, "alice", "alice-lab")
     sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
     assert settle(sm, app)["Status"] == "InService", sm.describe_app(**app).get("FailureReason")
     assert any("INFO on-start: done" in line for line in log_lines(studio["logs"], app))
@@ -131,13 +100,7 @@ def test_jupyterlab_space_runs_code_and_keeps_its_home(studio: dict[str, Any]) -
     metadata = box.exec_run(["cat", "/opt/ml/metadata/resource-metadata.json"]).output.decode()
     assert '"SpaceName": "alice-lab"' in metadata
     port = published_port(box, "8888/tcp")
-    session = requests.Session()
-    session.get(f"http://127.0.0.1:{port}/jupyterlab/default/lab", timeout=10)
-    kernel = session.post(f"http://127.0.0.1:{port}/jupyterlab/default/api/kernels", json={"name": "python3"},
-                          headers={"X-XSRFToken": session.cookies.get("_xsrf", "")}, timeout=10).json()  # fmt: skip
-    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
-    ws = f"ws://127.0.0.1:{port}/jupyterlab/default/api/kernels/{kernel['id']}/channels"
-    assert execute(ws, "1+1", headers={"Cookie": cookie}) == "2"
+    assert jupyter.run_in_server(f"http://127.0.0.1:{port}/jupyterlab/default", "1+1") == "2"
 
     sm.delete_app(**app)
     assert settle(sm, app)["Status"] == "Deleted"
@@ -164,7 +127,8 @@ def test_kernelgateway_app_serves_the_images_kernels(studio: dict[str, Any]) -> 
     kernel = requests.post(
         f"http://127.0.0.1:{port}/api/kernels", json={"name": "python3"}, timeout=10
     ).json()
-    assert execute(f"ws://127.0.0.1:{port}/api/kernels/{kernel['id']}/channels", "1+1") == "2"
+    ws = f"ws://127.0.0.1:{port}/api/kernels/{kernel['id']}/channels"
+    assert jupyter.execute(ws, "1+1") == "2"
     sm.delete_app(**app)
     assert settle(sm, app)["Status"] == "Deleted"
 
@@ -186,14 +150,7 @@ def test_uid_gid_mismatch_fails(studio: dict[str, Any]) -> None:
 
 def test_lifecycle_failure_and_timeout(studio: dict[str, Any]) -> None:
     sm, domain = studio["sm"], studio["domain"]
-    sm.create_space(DomainId=domain, SpaceName="bob-lab", OwnershipSettings={"OwnerUserProfileName": "bob"},
-                    SpaceSharingSettings={"SharingType": "Private"})  # fmt: skip
-    app = {
-        "DomainId": domain,
-        "SpaceName": "bob-lab",
-        "AppType": "JupyterLab",
-        "AppName": "default",
-    }
+    app = private_space(sm, domain, "bob", "bob-lab")
     failing = lcc(sm, "exits-one", "#!/bin/bash\necho about to fail\nexit 1\n")
     sm.create_app(**app, ResourceSpec={"LifecycleConfigArn": failing})
     found = settle(sm, app)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from smstudio import aws
+from smstudio import apps, aws, project
 from smstudio.local.controlplane.operations import ControlPlane
 from smstudio.local.controlplane.server import ControlPlaneServer
 from smstudio.local.controlplane.store import Store
@@ -53,3 +53,48 @@ def sm(server: ControlPlaneServer) -> Any:
     return aws.Aws(region="eu-west-1", endpoints={"sagemaker": server.url}, max_attempts=1).client(
         "sagemaker"
     )
+
+
+# The team most registration tests apply: two images, a lifecycle script per app type,
+# two users (bob limited to one instance type).
+TEAM = """
+[domain]
+name = "ml-team"
+region = "us-east-1"
+[defaults]
+instance_type = "ml.t3.medium"
+allowed_instance_types = ["ml.t3.medium", "ml.m5.large"]
+[images.smstudio-jupyterlab]
+target = "jupyterlab"
+app_types = ["JupyterLab"]
+[images.smstudio-kernelgateway]
+target = "kernelgateway"
+app_types = ["KernelGateway"]
+[lifecycle]
+JupyterLab = "{lcc}"
+KernelGateway = "{lcc}"
+[[users]]
+name = "alice"
+email = "alice@example.com"
+[[users]]
+name = "bob"
+email = "bob@example.com"
+allowed_instance_types = ["ml.t3.medium"]
+"""
+
+
+def write_team(folder: Path) -> Path:
+    path = folder / "team.toml"
+    path.write_text(TEAM.replace("{lcc}", str(project.project_root() / "lcc/on-start.sh")))
+    return path
+
+
+def private_space(sm: Any, domain_id: str, owner: str, space: str) -> dict[str, str]:
+    """Create a private space for `owner`; the identifiers of its JupyterLab app."""
+    sm.create_space(
+        DomainId=domain_id,
+        SpaceName=space,
+        OwnershipSettings={"OwnerUserProfileName": owner},
+        SpaceSharingSettings={"SharingType": "Private"},
+    )
+    return apps.Workspace(domain_id, owner, space).app()

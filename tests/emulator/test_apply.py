@@ -11,39 +11,15 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from smstudio import apply, aws, config, dockerhost, project, push
+from smstudio import apply, aws, config, dockerhost, push
 from smstudio.errors import SmstudioError
 from smstudio.local import stack
-from tests.emulator.test_local_stack import free_port_base
-
-TEAM = """
-[domain]
-name = "ml-team"
-region = "us-east-1"
-[defaults]
-instance_type = "ml.t3.medium"
-allowed_instance_types = ["ml.t3.medium", "ml.m5.large"]
-[images.smstudio-jupyterlab]
-target = "jupyterlab"
-app_types = ["JupyterLab"]
-[images.smstudio-kernelgateway]
-target = "kernelgateway"
-app_types = ["KernelGateway"]
-[lifecycle]
-JupyterLab = "{lcc}"
-[[users]]
-name = "alice"
-email = "alice@example.com"
-[[users]]
-name = "bob"
-email = "bob@example.com"
-allowed_instance_types = ["ml.t3.medium"]
-"""
+from tests.emulator.conftest import write_team
 
 
 @pytest.fixture
 def studio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[aws.Aws]:
-    base = free_port_base()
+    base = stack.free_port_base()
     ports = stack.Ports(base, base + 1, base + 2)
     layout = stack.Layout(tmp_path / "local")
     try:
@@ -56,9 +32,7 @@ def studio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[aws.Aws]
 
 
 def registrar(tmp_path: Path, clients: aws.Aws, tag: str) -> apply.Registrar:
-    team_file = tmp_path / "team.toml"
-    team_file.write_text(TEAM.replace("{lcc}", str(project.project_root() / "lcc/on-start.sh")))
-    team, base = config.load(team_file)
+    team, base = config.load(write_team(tmp_path))
     return apply.Registrar(team, base, clients, Console(stderr=True), tag=tag, version_timeout=60)
 
 
@@ -137,8 +111,7 @@ def test_failed_image_version_stops_before_the_domain(
 def test_cli_plan_apply_and_second_apply(
     tmp_path: Path, studio: aws.Aws, built_images: dict[str, str]
 ) -> None:
-    team_file = tmp_path / "team.toml"
-    team_file.write_text(TEAM.replace("{lcc}", str(project.project_root() / "lcc/on-start.sh")))
+    team_file = write_team(tmp_path)
     tag = built_images["base"].rsplit(":", 1)[1]
 
     def smstudio(*args: str) -> subprocess.CompletedProcess[str]:

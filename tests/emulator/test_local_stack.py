@@ -3,8 +3,6 @@ plane and the distribution registry on 127.0.0.1; state survives down/up."""
 
 from __future__ import annotations
 
-import random
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,27 +15,7 @@ from rich.console import Console
 from smstudio import aws, dockerhost, push
 from smstudio.local import registry, stack
 
-
-def free_port_base() -> int:
-    """Three consecutive free ports on 127.0.0.1, so parallel runs never collide."""
-    for _ in range(50):
-        base = random.randrange(20000, 60000)
-        sockets = []
-        try:
-            for port in (base, base + 1, base + 2):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free ports on 127.0.0.1")
-
-
-_BASE = free_port_base()
+_BASE = stack.free_port_base()
 PORTS = stack.Ports(_BASE, _BASE + 1, _BASE + 2)
 ECR = f"{stack.ACCOUNT}.dkr.ecr.{stack.REGION}.amazonaws.com/smstudio/local-base"
 

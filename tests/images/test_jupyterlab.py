@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from smstudio import probe
+from smstudio import jupyter, probe
 from smstudio.contract import HEALTH_PATH, Expectation
-from tests.helpers import TrackedContainers, execute, http_ok, port_of, sh, wait_for
+from tests.helpers import TrackedContainers, http_ok, port_of, sh, wait_for
 
 IMAGE = "jupyterlab"
 PREFIX = "/jupyterlab/default"
@@ -29,17 +29,9 @@ def test_serves_jupyterlab_4_as_studio_expects(image: str, containers: TrackedCo
     assert code == 0 and version.strip().startswith("4."), version
 
     # Code runs in a kernel, through the server's own REST and websocket APIs.
-    xsrf = session.cookies.get("_xsrf", "")
-    kernel = session.post(f"{base}{PREFIX}/api/kernels", json={"name": "python3"},
-                          headers={"X-XSRFToken": xsrf}, timeout=10)  # fmt: skip
-    assert kernel.status_code == 201, kernel.text
-    ws = f"ws://127.0.0.1:{base.rsplit(':', 1)[1]}{PREFIX}/api/kernels/{kernel.json()['id']}/channels"
-    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
-    assert execute(ws, "1+1", headers={"Cookie": cookie}) == "2"
-    assert (
-        execute(ws, "import os; os.getcwd()", headers={"Cookie": cookie})
-        == "'/home/sagemaker-user'"
-    )
+    server = f"{base}{PREFIX}"
+    assert jupyter.run_in_server(server, "1+1") == "2"
+    assert jupyter.run_in_server(server, "import os; os.getcwd()") == "'/home/sagemaker-user'"
 
     log = app.logs().decode(errors="replace")
     assert "Traceback" not in log and "[E " not in log, log

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from smstudio import kernels, project
+from smstudio import jupyter, kernels, project
 from smstudio.local import kernel_gateway
-from tests.helpers import TrackedContainers, execute, http_ok, port_of, sh, wait_for
+from tests.helpers import TrackedContainers, http_ok, port_of, sh, wait_for
 
 IMAGE = "kernelgateway"
 
@@ -43,7 +43,9 @@ def test_kernels_run_under_a_mounted_kernel_gateway(
         kernel = requests.post(f"{base}/api/kernels", json={"name": name}, timeout=10)
         assert kernel.status_code == 201, kernel.text
         ws = f"ws://127.0.0.1:{base.rsplit(':', 1)[1]}/api/kernels/{kernel.json()['id']}/channels"
-        assert execute(ws, "1+1") == "2"
-        assert execute(ws, "import sys; sys.executable") == "'/opt/smstudio/venv/bin/python'"
+        assert jupyter.execute(ws, "1+1") == "2"
+        assert (
+            jupyter.execute(ws, "import sys; sys.executable") == "'/opt/smstudio/venv/bin/python'"
+        )
     ps = sh(app, "ps -eo args")[1]
     assert "/opt/.sagemakerinternal/site/_smstudio_kernel_gateway.py" in ps

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from smstudio import project
+from smstudio import dockerhost, localbase, project
 from smstudio.errors import SmstudioError
 
 HOST = "127.0.0.1"
@@ -68,6 +70,21 @@ class Layout:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+
+def free_port_base(tries: int = 50) -> int:
+    """A port with the next two also free on 127.0.0.1 (for Ports(base, base+1, base+2)),
+    so parallel stacks (tests, benches) never collide."""
+    for _ in range(tries):
+        base = random.randrange(20000, 60000)
+        try:
+            for port in (base, base + 1, base + 2):
+                with socket.socket() as sock:
+                    sock.bind((HOST, port))
+            return base
+        except OSError:
+            continue
+    raise SmstudioError("no three consecutive free ports on 127.0.0.1", "free some ports")
 
 
 def endpoints(ports: Ports) -> dict[str, str]:
@@ -150,8 +167,6 @@ def _runtime_args(ports: Ports) -> list[str]:
     """The app runtime's settings: CloudWatch Logs on moto, the base the kernel gateway
     runtime is built from (the offline local base when there is one), and the lifecycle
     time limit (SMSTUDIO_LIFECYCLE_TIMEOUT, seconds; Studio's is 300)."""
-    from smstudio import dockerhost, localbase
-
     try:
         dockerhost.client().images.get(localbase.DEFAULT_TAG)
         gateway_base = localbase.DEFAULT_TAG
