@@ -61,7 +61,7 @@ def main() -> None:
     warm, warm_log = bake(root, base)
     with tempfile.TemporaryDirectory(prefix="smstudio-bench-") as tmp:
         project.copy_build_inputs(root, Path(tmp))
-        script = Path(tmp) / "lcc/on-start.sh"
+        script = Path(tmp) / "lcc/jupyterlab.sh"
         script.write_text(script.read_text() + "# bench: a one-line change\n")
         console.print("build after a one-line lcc/ change ...")
         changed, changed_log = bake(Path(tmp), base)
@@ -70,7 +70,7 @@ def main() -> None:
 
     print(f"\n{'build (default group)':<38}{'seconds':>9}{'vs cold':>9}")
     for name, seconds in (("cold, no cache", cold), ("warm, nothing changed", warm),
-                          ("one-line change in lcc/on-start.sh", changed)):  # fmt: skip
+                          ("one-line change in lcc/jupyterlab.sh", changed)):  # fmt: skip
         print(f"{name:<38}{seconds:>9.1f}{seconds / cold:>9.2f}")
     print(f"\nwarm goal <= 5 s: {'met' if warm <= 5 else 'NOT met'} ({warm:.1f} s); "
           f"steps run when warm: {len(executed_steps(warm_log))}")  # fmt: skip

@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from smstudio import aws, desired, iam, kernels, project, push
+from smstudio import aws, desired, iam, kernels, lcc, project, push
 from smstudio.config import Team
 from smstudio.errors import SmstudioError
 
@@ -199,7 +199,8 @@ class Registrar:
             sm.update_app_image_config(AppImageConfigName=name, **config)
 
     def _lifecycle(self, app_type: str, script: Path) -> str:
-        content = desired.lcc_content(script.read_text(), str(script))
+        rendered = lcc.package(script, lcc.settings(self.team, app_type))
+        content = desired.lcc_content(rendered, str(script))
         name = desired.lcc_name(app_type, content)
         sm = self.clients.client("sagemaker")
         try:
@@ -266,10 +267,11 @@ class Registrar:
             if app_type in NO_CUSTOM_IMAGES:
                 ours = []
             arns = [lccs[app_type]] if app_type in lccs else []
-            if not ours and not arns:
+            extra = desired.jupyterlab_settings(self.team) if app_type == "JupyterLab" else {}
+            if not ours and not arns and not extra:
                 continue
             settings = desired.app_settings_update(
-                current.get(key, {}), ours, arns, arns[0] if arns else None
+                current.get(key, {}), ours, arns, arns[0] if arns else None, extra
             )
             if settings is not None:
                 update[key] = settings
@@ -287,18 +289,28 @@ class Registrar:
         for user in self.team.users:
             scope = iam.Scope(self.account, region, domain_id or "*")
             self._user_policy(user.name, iam.user_policy(scope, self.team.allowed_for(user)))
+            tags = desired.profile_tags(user)
             if domain_id is not None:
                 try:
-                    sm.describe_user_profile(DomainId=domain_id, UserProfileName=user.name)
-                    continue
+                    arn = sm.describe_user_profile(DomainId=domain_id, UserProfileName=user.name)[
+                        "UserProfileArn"
+                    ]
                 except sm.exceptions.ResourceNotFound:
                     pass
+                else:
+                    self._profile_tags(user.name, arn, tags)
+                    continue
             if self._change("user profile", user.name, "create", f"(studiouserid={user.name})"):
-                sm.create_user_profile(
-                    DomainId=domain_id,
-                    UserProfileName=user.name,
-                    Tags=[{"Key": iam.TAG, "Value": user.name}],
-                )
+                sm.create_user_profile(DomainId=domain_id, UserProfileName=user.name, Tags=tags)
+
+    def _profile_tags(self, user: str, arn: str, tags: list[dict[str, str]]) -> None:
+        """Tags apply owns (studiouserid, git identity) are set; others are left alone."""
+        sm = self.clients.client("sagemaker")
+        current = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+        stale = [t for t in tags if current.get(t["Key"]) != t["Value"]]
+        keys = ", ".join(t["Key"] for t in stale)
+        if stale and self._change("user profile", user, "tag", keys):
+            sm.add_tags(ResourceArn=arn, Tags=stale)
 
     # --- the whole run ---------------------------------------------------------------
 

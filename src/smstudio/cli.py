@@ -13,7 +13,22 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from smstudio import apply, apps, aws, check, config, iam, images, jupyter, localbase, push
+from smstudio import (
+    apply,
+    apps,
+    aws,
+    check,
+    config,
+    desired,
+    gittoken,
+    iam,
+    images,
+    jupyter,
+    lcc,
+    localbase,
+    push,
+    usage,
+)
 from smstudio.errors import SmstudioError
 from smstudio.local import stack
 
@@ -43,6 +58,17 @@ local_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(local_app, name="local")
+
+lcc_app = typer.Typer(
+    help="Lifecycle scripts: lcc/<app>.sh rendered with the team's settings and lcc/lib.",
+    no_args_is_help=True,
+)
+app.add_typer(lcc_app, name="lcc")
+git_token_app = typer.Typer(
+    help="Users' git tokens in Secrets Manager, fetched in Studio only when git asks.",
+    no_args_is_help=True,
+)
+app.add_typer(git_token_app, name="git-token")
 
 TEAM_FILE = Path("bootstrap/team.example.toml")
 
@@ -308,13 +334,42 @@ def workspace_down(
 @app.command("status")
 def workspace_status(
     team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+    all_homes: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Also every user and space: home size as their apps last reported it."
+        ),
+    ] = False,
 ) -> None:
     """The domain's apps: owner, type, instance type, status, age."""
     spec, sm = _studio(team)
+    domain_id = apps.find_domain(sm, spec)
+    rows = apps.status(sm, domain_id)
     table = Table("owner", "type", "app", "instance type", "status", "age")
-    for row in apps.status(sm, apps.find_domain(sm, spec)):
+    for row in rows:
         table.add_row(row.owner, row.app_type, row.name, row.instance_type, row.status, row.age)
     out.print(table)
+    if not all_homes:
+        return
+    homes = usage.latest(aws.Aws(region=spec.domain.region).client("logs"), domain_id)
+    owners = [u["UserProfileName"] for u in _pages(sm, "list_user_profiles", domain_id)]
+    owners += [s["SpaceName"] for s in _pages(sm, "list_spaces", domain_id)]
+    table = Table("user or space", "running apps", "home", "files", "reported", "by app")
+    for owner in sorted(set(owners) | set(homes)):
+        running = sum(1 for r in rows if r.owner == owner and r.status == "InService")
+        home = homes.get(owner)
+        if home is None:
+            table.add_row(owner, str(running), "-", "-", "never (no app started yet)", "-")
+        else:
+            size = usage.human(home.bytes)
+            table.add_row(owner, str(running), size, str(home.files), home.at, home.app)
+    out.print(table)
+
+
+def _pages(sm: Any, operation: str, domain_id: str) -> list[dict[str, Any]]:
+    key = {"list_user_profiles": "UserProfiles", "list_spaces": "Spaces"}[operation]
+    pages = sm.get_paginator(operation).paginate(DomainIdEquals=domain_id)
+    return [item for page in pages for item in page[key]]
 
 
 @app.command("open")
@@ -347,6 +402,51 @@ def workspace_run(
             "`smstudio run` works against the local Studio with the space up (`smstudio up`)",
         )
     out.print(jupyter.run_in_server(landed.url.removesuffix("/lab"), code))
+
+
+@lcc_app.command("show")
+def lcc_show(
+    app_type: Annotated[
+        str, typer.Argument(help="JupyterLab, KernelGateway or JupyterServer (as in [lifecycle]).")
+    ],
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+    packaged: Annotated[
+        bool, typer.Option(help="Show the compressed form apply registers instead.")
+    ] = False,
+) -> None:
+    """Print the lifecycle script apply registers for APP_TYPE, readable, with its size."""
+    spec, base = config.load(team)
+    if app_type not in spec.lifecycle:
+        raise SmstudioError(
+            f"{team} has no lifecycle script for {app_type!r} "
+            f"(it has: {', '.join(spec.lifecycle) or 'none'})",
+            "give one of those, or add it under [lifecycle]",
+        )
+    script = base / spec.lifecycle[app_type]
+    values = lcc.settings(spec, app_type)
+    shipped = lcc.package(script, values)
+    size = len(desired.lcc_content(shipped, str(script)))
+    out.print(escape(shipped if packaged else lcc.render(script, values)), end="")
+    console.print(f"{script.name}: {size} of {desired.LCC_LIMIT} base64 characters")
+
+
+@git_token_app.command("set")
+def git_token_set(
+    user: Annotated[str, typer.Argument(help="A user from the team file.")],
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+) -> None:
+    """Store USER's git token (read from stdin, or asked for without echo) in Secrets
+    Manager. In Studio, git gets it from there only for the team's git host."""
+    spec, sm = _studio(team)
+    if sys.stdin.isatty():
+        token = typer.prompt(f"git token for {user} on {spec.git.host or 'the git host'}",
+                             hide_input=True)  # fmt: skip
+    else:
+        token = sys.stdin.read()
+    secrets = aws.Aws(region=spec.domain.region).client("secretsmanager")
+    domain_id = apps.find_domain(sm, spec)
+    done = gittoken.store(sm, secrets, domain_id, user, token)
+    out.print(f"{gittoken.secret_name(domain_id, user)}: {done}")
 
 
 @iam_app.command("policy")

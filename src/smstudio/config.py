@@ -48,6 +48,7 @@ class Defaults(_Model):
     instance_type: InstanceType = "ml.t3.medium"
     allowed_instance_types: list[InstanceType] = ["ml.t3.medium"]
     idle_timeout_minutes: Annotated[int, Field(ge=60, le=525600)] | None = None
+    kernel_gateway_idle_minutes: Annotated[float, Field(gt=0, le=525600)] | None = None
 
     @model_validator(mode="after")
     def default_is_allowed(self) -> Defaults:
@@ -56,6 +57,18 @@ class Defaults(_Model):
                 f"instance_type {self.instance_type!r} is not in allowed_instance_types"
             )
         return self
+
+
+class Startup(_Model):
+    budget_seconds: Annotated[int, Field(ge=10, le=240)] = 120
+    apt_budget_seconds: Annotated[int, Field(ge=1, le=240)] = 90
+    hook_budget_seconds: Annotated[int, Field(ge=1, le=240)] = 30
+
+
+class Git(_Model):
+    host: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+(:\d+)?$")] | None = None
+    username: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]+$")] = "x-access-token"
+    repositories: list[Annotated[str, Field(pattern=r"^https://[^\s]+$")]] = []
 
 
 class Image(_Model):
@@ -71,6 +84,7 @@ class Image(_Model):
 class User(_Model):
     name: Annotated[str, Field(pattern=PROFILE_NAME)]
     email: Annotated[str, Field(pattern=EMAIL)]
+    git_name: Annotated[str, Field(pattern=r"^[\w .'@-]{1,100}$")] | None = None
     allowed_instance_types: list[InstanceType] | None = None
     default_instance_type: InstanceType | None = None
 
@@ -80,6 +94,8 @@ class Team(_Model):
     defaults: Defaults = Defaults()
     images: dict[Annotated[str, Field(pattern=IMAGE_NAME)], Image] = {}
     lifecycle: dict[AppType, str] = {}
+    startup: Startup = Startup()
+    git: Git = Git()
     users: list[User] = []
 
     @model_validator(mode="after")

@@ -8,7 +8,8 @@ import base64
 import hashlib
 from typing import Any
 
-from smstudio.config import Image
+from smstudio import iam
+from smstudio.config import Image, Team, User
 from smstudio.errors import SmstudioError
 from smstudio.kernels import KernelSpecDecl
 
@@ -105,10 +106,11 @@ def app_settings_update(
     custom_images: list[dict[str, Any]],
     lifecycle_arns: list[str],
     default_lifecycle_arn: str | None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """The <App>AppSettings to send in UpdateDomain/UpdateUserProfile, or None when the
     current settings already hold everything (so a second apply changes nothing)."""
-    desired = dict(current)
+    desired = {**current, **(extra or {})}
     desired["CustomImages"] = merge_custom_images(current.get("CustomImages", []), custom_images)
     desired["LifecycleConfigArns"] = merge_lifecycle_arns(
         current.get("LifecycleConfigArns", []), lifecycle_arns
@@ -121,3 +123,31 @@ def app_settings_update(
         if not desired[key] and key not in current:
             del desired[key]
     return None if desired == current else desired
+
+
+GIT_NAME_TAG, GIT_EMAIL_TAG = "smstudio:git-name", "smstudio:git-email"
+
+
+def profile_tags(user: User) -> list[dict[str, str]]:
+    """The tags apply owns on a user profile: who it is (IAM matches `studiouserid` to
+    the caller) and the git identity the lifecycle scripts configure."""
+    return [
+        {"Key": iam.TAG, "Value": user.name},
+        {"Key": GIT_NAME_TAG, "Value": user.git_name or user.name},
+        {"Key": GIT_EMAIL_TAG, "Value": user.email},
+    ]
+
+
+def jupyterlab_settings(team: Team) -> dict[str, Any]:
+    """New Studio's own idle shutdown and the repositories it offers in every space."""
+    out: dict[str, Any] = {}
+    if team.defaults.idle_timeout_minutes is not None:
+        out["AppLifecycleManagement"] = {
+            "IdleSettings": {
+                "LifecycleManagement": "ENABLED",
+                "IdleTimeoutInMinutes": team.defaults.idle_timeout_minutes,
+            }
+        }
+    if team.git.repositories:
+        out["CodeRepositories"] = [{"RepositoryUrl": url} for url in team.git.repositories]
+    return out

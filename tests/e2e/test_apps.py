@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 import requests
-from rich.console import Console
 
-from smstudio import apply, aws, config, dockerhost, jupyter
+from smstudio import dockerhost, jupyter
 from smstudio.containers import published_port
-from smstudio.local import runtime, stack
+from smstudio.local import runtime
+from tests.e2e.conftest import container_of, local_studio, log_lines, settle
 from tests.emulator.conftest import private_space, write_team
 
 LIMIT = 8  # seconds: the lifecycle time limit for these tests (Studio's is 300)
@@ -26,59 +26,9 @@ LIMIT = 8  # seconds: the lifecycle time limit for these tests (Studio's is 300)
 def studio(
     tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, str]
 ) -> Iterator[dict[str, Any]]:
-    base = stack.free_port_base()
-    ports = stack.Ports(base, base + 1, base + 2)
     root = tmp_path_factory.mktemp("studio")
-    layout = stack.Layout(root / "local")
-    patch = pytest.MonkeyPatch()
-    domain_id = ""
-    try:
-        patch.setenv("SMSTUDIO_LIFECYCLE_TIMEOUT", str(LIMIT))
-        stack.up(layout, ports)
-        for key, value in stack.env_exports(ports).items():
-            patch.setenv(key, value)
-        clients = aws.Aws(max_attempts=2)
-        team_file = write_team(root)
-        team, base_dir = config.load(team_file)
-        tag = built_images["base"].rsplit(":", 1)[1]
-        apply.Registrar(team, base_dir, clients, Console(stderr=True), tag=tag).run()
-        sm = clients.client("sagemaker")
-        domain_id = sm.list_domains()["Domains"][0]["DomainId"]
-        yield {"sm": sm, "logs": clients.client("logs"), "domain": domain_id, "team": team_file}
-    finally:
-        # This domain's app containers and home volumes only: nothing else on the engine.
-        engine = dockerhost.client()
-        if domain_id:
-            for container in engine.containers.list(all=True, filters={"label": runtime.LABEL}):
-                if f"/{domain_id}/" in container.labels.get(runtime.LABEL, ""):
-                    container.remove(force=True)
-        stack.down(layout)
-        if domain_id:
-            for volume in engine.volumes.list(filters={"name": f"smstudio-home-{domain_id}-"}):
-                volume.remove(force=True)
-        patch.undo()
-
-
-def settle(sm: Any, app: dict[str, str], timeout: float = 240) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = sm.describe_app(**app)
-        if found["Status"] not in ("Pending", "Deleting"):
-            return dict(found)
-        time.sleep(0.5)
-    raise AssertionError(f"app {app} still {found['Status']} after {timeout}s")
-
-
-def container_of(sm: Any, app: dict[str, str]) -> Any:
-    arn = sm.describe_app(**app)["AppArn"]
-    (found,) = dockerhost.client().containers.list(filters={"label": f"{runtime.LABEL}={arn}"})
-    return found
-
-
-def log_lines(logs: Any, app: dict[str, str]) -> list[str]:
-    stream = runtime.stream_name(app)
-    events = logs.get_log_events(logGroupName=runtime.LOG_GROUP, logStreamName=stream)["events"]
-    return [e["message"] for e in events]
+    with local_studio(root, write_team(root), built_images, LIMIT) as running:
+        yield running
 
 
 def lcc(sm: Any, name: str, script: str) -> str:
@@ -93,7 +43,7 @@ def test_jupyterlab_space_runs_code_and_keeps_its_home(studio: dict[str, Any]) -
     app = private_space(sm, domain, "alice", "alice-lab")
     sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
     assert settle(sm, app)["Status"] == "InService", sm.describe_app(**app).get("FailureReason")
-    assert any("INFO on-start: done" in line for line in log_lines(studio["logs"], app))
+    assert any("INFO jupyterlab: done in" in line for line in log_lines(studio["logs"], app))
 
     box = container_of(sm, app)
     assert box.exec_run(["sh", "-c", "echo kept > ~/kept.txt"]).exit_code == 0

@@ -64,6 +64,7 @@ region = "us-east-1"
 [defaults]
 instance_type = "ml.t3.medium"
 allowed_instance_types = ["ml.t3.medium", "ml.m5.large"]
+idle_timeout_minutes = 60
 [images.smstudio-jupyterlab]
 target = "jupyterlab"
 app_types = ["JupyterLab"]
@@ -71,8 +72,8 @@ app_types = ["JupyterLab"]
 target = "kernelgateway"
 app_types = ["KernelGateway"]
 [lifecycle]
-JupyterLab = "{lcc}"
-KernelGateway = "{lcc}"
+JupyterLab = "{lcc}/jupyterlab.sh"
+KernelGateway = "{lcc}/kernelgateway.sh"
 [[users]]
 name = "alice"
 email = "alice@example.com"
@@ -85,7 +86,7 @@ allowed_instance_types = ["ml.t3.medium"]
 
 def write_team(folder: Path) -> Path:
     path = folder / "team.toml"
-    path.write_text(TEAM.replace("{lcc}", str(project.project_root() / "lcc/on-start.sh")))
+    path.write_text(TEAM.replace("{lcc}", str(project.project_root() / "lcc")))
     return path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -65,6 +66,14 @@ def test_apply_creates_everything_then_changes_nothing(
     assert [i["ImageName"] for i in lab["CustomImages"]] == ["data-eng", "smstudio-jupyterlab"]
     assert lab["LifecycleConfigArns"][0] == theirs and len(lab["LifecycleConfigArns"]) == 2
     assert lab["DefaultResourceSpec"]["LifecycleConfigArn"] == lab["LifecycleConfigArns"][1]
+    idle = lab["AppLifecycleManagement"]["IdleSettings"]
+    assert idle == {"LifecycleManagement": "ENABLED", "IdleTimeoutInMinutes": 60}
+    kg_lcc = settings["KernelGatewayAppSettings"]["DefaultResourceSpec"]["LifecycleConfigArn"]
+    content = sm.describe_studio_lifecycle_config(
+        StudioLifecycleConfigName=kg_lcc.rsplit("/", 1)[1]
+    )["StudioLifecycleConfigContent"]
+    script = base64.b64decode(content).decode()
+    assert "SMSTUDIO_IDLE_MINUTES=60" in script and "SMSTUDIO_PAYLOAD_END" in script
     assert (
         settings["KernelGatewayAppSettings"]["CustomImages"][0]["ImageName"]
         == "smstudio-kernelgateway"
@@ -76,7 +85,10 @@ def test_apply_creates_everything_then_changes_nothing(
     profile = sm.describe_user_profile(DomainId=domain_id, UserProfileName="alice")[
         "UserProfileArn"
     ]
-    assert {"Key": "studiouserid", "Value": "alice"} in sm.list_tags(ResourceArn=profile)["Tags"]
+    tags = sm.list_tags(ResourceArn=profile)["Tags"]
+    assert {"Key": "studiouserid", "Value": "alice"} in tags
+    assert {"Key": "smstudio:git-email", "Value": "alice@example.com"} in tags
+    assert {"Key": "smstudio:git-name", "Value": "alice"} in tags
     assert (
         sm.describe_image_version(ImageName="smstudio-jupyterlab")["ImageVersionStatus"]
         == "CREATED"

@@ -71,13 +71,16 @@ def test_helpers_from_lcc_and_ssh_are_shipped(image: str, containers: TrackedCon
     host = testinfra.get_host(f"docker://{box.id}")
     assert host.file("/opt/smstudio/lcc/lib/log.sh").exists
     assert host.file("/opt/smstudio/ssh/README.md").exists
-    run = host.run("/opt/smstudio/lcc/on-start.sh")
+    run = host.run("/opt/smstudio/lcc/jupyterlab.sh")
     assert run.rc == 0
-    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ INFO on-start: done$", run.stdout, re.M)
+    stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.search(stamp + r" INFO jupyterlab: done in \d+\.\d{3}s$", run.stdout, re.M)
+    assert re.search(stamp + r" INFO kernels: ", run.stdout, re.M)
     assert (
-        "INFO on-start: done"
+        "INFO jupyterlab: done in"
         in host.file("/home/sagemaker-user/.smstudio/logs/on-start.log").content_string
     )
+    assert host.file("/opt/smstudio/bin/smstudio-env").mode & 0o111
 
 
 def test_extra_ca_certificates_are_trusted(image: str, containers: TrackedContainers) -> None:

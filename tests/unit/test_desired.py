@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from smstudio import desired, kernels, project
+from smstudio import config, desired, kernels, project
 from smstudio.config import Image
 from smstudio.errors import SmstudioError
 
@@ -14,10 +14,9 @@ ARN = "arn:aws:sagemaker:us-east-1:123456789012:studio-lifecycle-config/"
 LAB = Image(target="jupyterlab", app_types=["JupyterLab"])
 
 
-def test_the_shipped_lifecycle_script_fits_and_round_trips() -> None:
-    path = project.project_root() / "lcc/on-start.sh"
+def test_a_lifecycle_script_round_trips() -> None:
+    path = project.project_root() / "lcc/jupyterlab.sh"
     content = desired.lcc_content(path.read_text(), str(path))
-    assert len(content) <= desired.LCC_LIMIT
     assert base64.b64decode(content).decode() == path.read_text()
 
 
@@ -111,3 +110,44 @@ def test_app_age_is_short_and_readable() -> None:
         age(now - d, now)
         for d in (timedelta(seconds=5), timedelta(minutes=3), timedelta(hours=2), timedelta(days=4))
     ] == ["5s", "3m", "2h", "4d"]
+
+
+def test_jupyterlab_idle_settings_and_repositories_come_from_the_team() -> None:
+    team = config.parse(
+        '[domain]\nname = "t"\n[defaults]\nidle_timeout_minutes = 90\n'
+        '[git]\nrepositories = ["https://git.example.com/a/b.git"]\n',
+        "team.toml",
+    )
+    assert desired.jupyterlab_settings(team) == {
+        "AppLifecycleManagement": {
+            "IdleSettings": {"LifecycleManagement": "ENABLED", "IdleTimeoutInMinutes": 90}
+        },
+        "CodeRepositories": [{"RepositoryUrl": "https://git.example.com/a/b.git"}],
+    }
+    bare = config.parse('[domain]\nname = "t"\n', "team.toml")
+    assert desired.jupyterlab_settings(bare) == {}
+    update = desired.app_settings_update({}, [], [], None, desired.jupyterlab_settings(team))
+    assert update is not None and update["CodeRepositories"]
+    assert (
+        desired.app_settings_update(update, [], [], None, desired.jupyterlab_settings(team)) is None
+    )
+
+
+def test_profile_tags_carry_the_git_identity() -> None:
+    user = config.User(name="alice", email="a@example.com", git_name="Alice L")
+    assert desired.profile_tags(user) == [
+        {"Key": "studiouserid", "Value": "alice"},
+        {"Key": "smstudio:git-name", "Value": "Alice L"},
+        {"Key": "smstudio:git-email", "Value": "a@example.com"},
+    ]
+
+
+def test_bad_git_and_startup_settings_are_named() -> None:
+    with pytest.raises(SmstudioError) as info:
+        config.parse(
+            '[domain]\nname = "t"\n[git]\nrepositories = ["git@github.com:a/b.git"]\n'
+            "[startup]\nbudget_seconds = 400\n",
+            "team.toml",
+        )
+    assert "git.repositories[0]" in info.value.problem
+    assert "startup.budget_seconds" in info.value.problem

@@ -36,7 +36,7 @@ def shell_scripts() -> list[Path]:
 
 def test_there_are_scripts_and_dockerfiles_to_lint() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in shell_scripts()}
-    assert {"lcc/on-start.sh", "scripts/setup-host.sh", ".ci/run"} <= names
+    assert {"lcc/jupyterlab.sh", "scripts/setup-host.sh", ".ci/run"} <= names
 
 
 def test_shellcheck_every_shell_script() -> None:

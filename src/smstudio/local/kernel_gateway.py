@@ -69,6 +69,9 @@ def run_options(volume: str, port: int = 8888) -> dict[str, Any]:
             f"{MOUNT}/site/_smstudio_kernel_gateway.py",
             "--KernelGatewayApp.ip=0.0.0.0",
             f"--KernelGatewayApp.port={port}",
+            # Studio lists a KernelGateway app's running kernels (and idle checkers read
+            # their last activity): the gateway's default hides the list.
+            "--JupyterWebsocketPersonality.list_kernels=True",
         ],
         "environment": {"PYTHONHOME": f"{MOUNT}/runtime/usr"},
         "volumes": {volume: {"bind": MOUNT, "mode": "ro"}},

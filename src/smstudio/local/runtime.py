@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import io
 import json
+import shutil
+import socket
 import tarfile
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -29,7 +33,16 @@ import docker
 import requests
 
 from smstudio import aws, containers, dockerhost
-from smstudio.local import kernel_gateway, registry
+from smstudio.local import kernel_gateway, registry, relay
+
+# What SageMaker gives an app besides its home: the AWS endpoint on the container's own
+# 127.0.0.1 (moto on 4566, the Studio control plane on 4567) through Unix sockets in a
+# mounted folder, so containers send no traffic beyond loopback; and for a VpcOnly domain
+# no network at all, the app itself reached through a socket in a per-app folder.
+ENDPOINT_DIR = "/opt/ml/local-endpoint"
+APP_SOCKET_DIR = "/opt/ml/local-app"
+CONTAINER_PORTS = {"aws": 4566, "sagemaker": 4567}
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 LOG_GROUP = "/aws/sagemaker/studio"
 HOLD_FLAG = "/tmp/.smstudio-lifecycle-done"
@@ -57,6 +70,8 @@ class RuntimeSettings:
     lifecycle_timeout: float = 300.0
     health_timeout: float = 120.0
     region: str = "us-east-1"
+    sagemaker_endpoint: str | None = None  # the control plane, for apps that call the API
+    network: str = "smstudio-apps"  # the Docker network of PublicInternetOnly apps
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,7 @@ class AppPlan:
     arguments: list[str] | None
     env: dict[str, str]
     lifecycle: str | None  # the script
+    vpc_only: bool = False  # the domain's AppNetworkAccessType: no network in the app
 
 
 def _merged_settings(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> dict[str, Any]:
@@ -142,6 +158,7 @@ def plan_app(store: dict[str, dict[str, Any]], app: dict[str, Any], registry_hos
         arguments=container.get("ContainerArguments"),
         env=dict(container.get("ContainerEnvironmentVariables", {})),
         lifecycle=lifecycle,
+        vpc_only=store["domains"][app["DomainId"]].get("AppNetworkAccessType") == "VpcOnly",
     )
 
 
@@ -159,6 +176,25 @@ class DockerAppRuntime:
         self.report = report
         self._gateway_volume: str | None = None
         self._lock = threading.Lock()
+        self._app_relays: dict[str, socket.socket] = {}
+        # Unix socket paths are limited to 107 bytes: keep them short, apart from the state.
+        state_digest = hashlib.sha256(str(settings.state_dir).encode()).hexdigest()[:10]
+        self.socket_root = Path(tempfile.gettempdir()) / f"smstudio-{state_digest}"
+        self.endpoint_dir = self.socket_root / "endpoint"
+        self._endpoint_relays = self._serve_endpoint()
+
+    def _serve_endpoint(self) -> list[socket.socket]:
+        """Host side of the AWS endpoint relays: a socket per service in a folder every app
+        container mounts."""
+        self.endpoint_dir.mkdir(parents=True, exist_ok=True)
+        self.endpoint_dir.chmod(0o755)
+        shutil.copyfile(relay.__file__, self.endpoint_dir / "relay.py")
+        targets = {"aws": self.settings.aws_endpoint, "sagemaker": self.settings.sagemaker_endpoint}
+        return [
+            relay.start(f"unix:{self.endpoint_dir / name}.sock", f"tcp:{url.rsplit(':', 1)[1]}")
+            for name, url in targets.items()
+            if url
+        ]
 
     # AppRuntime protocol
     def start(self, app: dict[str, Any]) -> None:
@@ -172,6 +208,10 @@ class DockerAppRuntime:
         self.report(app["AppArn"], "Deleted")
 
     def _remove(self, arn: str) -> None:
+        with self._lock:
+            listener = self._app_relays.pop(arn, None)
+        if listener is not None:
+            listener.close()
         for found in dockerhost.client().containers.list(
             all=True, filters={"label": f"{LABEL}={arn}"}
         ):
@@ -202,10 +242,11 @@ class DockerAppRuntime:
         self._check_image(plan, app["AppType"])
         container = self._create(app, plan)
         container.start()
+        self._start_relays(app, plan, container)
         if plan.lifecycle:
             self._lifecycle(app, plan, container)
         container.exec_run(["touch", HOLD_FLAG], user=f"{plan.uid}:{plan.gid}")
-        port = containers.published_port(container, "8888/tcp")
+        port = self._app_port(app, plan, container)
         url = f"http://127.0.0.1:{port}{HEALTH.get(app['AppType'], '/')}"
 
         def healthy() -> bool | None:
@@ -223,6 +264,47 @@ class DockerAppRuntime:
             )
         landing = "/jupyterlab/default/lab" if app["AppType"] == "JupyterLab" else "/api"
         return f"http://127.0.0.1:{port}{landing}"
+
+    def _app_dir(self, app: dict[str, Any]) -> Path:
+        digest = hashlib.sha256(app["AppArn"].encode()).hexdigest()[:12]
+        return self.socket_root / f"app-{digest}"
+
+    def _start_relays(self, app: dict[str, Any], plan: AppPlan, container: Any) -> None:
+        """The container side of the relays, started before the lifecycle script so it can
+        call AWS; waits until they listen."""
+        pairs = [
+            f"tcp:{port}=unix:{ENDPOINT_DIR}/{name}.sock"
+            for name, port in CONTAINER_PORTS.items()
+            if (self.endpoint_dir / f"{name}.sock").exists()
+        ]
+        if plan.vpc_only:
+            pairs.append(f"unix:{APP_SOCKET_DIR}/app.sock=tcp:8888")
+        if not pairs:
+            return
+        ready = "/tmp/.smstudio-relay-ready"
+        container.exec_run(
+            ["python3", f"{ENDPOINT_DIR}/relay.py", *pairs],
+            user=f"{plan.uid}:{plan.gid}",
+            environment={"RELAY_READY_FILE": ready},
+            detach=True,
+        )
+
+        def listening() -> bool | None:
+            return container.exec_run(["test", "-e", ready]).exit_code == 0 or None
+
+        if not containers.poll(listening, 20, alive=lambda: containers.is_running(container)):
+            raise AppFailed(
+                "The app's connection to the AWS endpoint did not start (python3 missing from "
+                "the image?): " + containers.exit_summary(container)
+            )
+
+    def _app_port(self, app: dict[str, Any], plan: AppPlan, container: Any) -> int | None:
+        if not plan.vpc_only:
+            return containers.published_port(container, "8888/tcp")
+        listener = relay.start("tcp:0", f"unix:{self._app_dir(app)}/app.sock")
+        with self._lock:
+            self._app_relays[app["AppArn"]] = listener
+        return int(listener.getsockname()[1])
 
     def _check_image(self, plan: AppPlan, kind: str) -> None:
         script = "id -u; id -g"
@@ -291,11 +373,28 @@ class DockerAppRuntime:
             "AWS_REGION": self.settings.region,
             "AWS_DEFAULT_REGION": self.settings.region,
             "HOME": plan.mount_path,
+            **CREDENTIALS,
         }
+        for name, port in CONTAINER_PORTS.items():
+            if (self.endpoint_dir / f"{name}.sock").exists():
+                variable = "AWS_ENDPOINT_URL" + ("" if name == "aws" else f"_{name.upper()}")
+                env[variable] = f"http://127.0.0.1:{port}"
         volumes: dict[str, dict[str, str]] = {
             home: {"bind": plan.mount_path, "mode": "rw"},
             str(metadata): {"bind": "/opt/ml/metadata/resource-metadata.json", "mode": "ro"},
+            str(self.endpoint_dir): {"bind": ENDPOINT_DIR, "mode": "ro"},
         }
+        network: dict[str, Any] = {
+            "network": self._network(),
+            "ports": {"8888/tcp": ("127.0.0.1", None)},
+        }
+        if plan.vpc_only:
+            app_dir = self._app_dir(app)
+            shutil.rmtree(app_dir, ignore_errors=True)
+            app_dir.mkdir(parents=True)
+            app_dir.chmod(0o777)  # the app's user creates its socket there
+            volumes[str(app_dir)] = {"bind": APP_SOCKET_DIR, "mode": "rw"}
+            network = {"network_mode": "none"}
         if app["AppType"] == "KernelGateway":
             options = kernel_gateway.run_options(self._gateway())
             server = [*options["entrypoint"], *options["command"]]
@@ -316,10 +415,18 @@ class DockerAppRuntime:
             user=f"{plan.uid}:{plan.gid}",
             environment=env,
             volumes=volumes,
-            ports={"8888/tcp": ("127.0.0.1", None)},
             labels={LABEL: app["AppArn"], containers.LABEL: "app"},
             name=f"smstudio-{app['DomainId']}-{owner}-{app['AppType'].lower()}-{app['AppName']}",
+            **network,
         )
+
+    def _network(self) -> str:
+        engine = dockerhost.client()
+        with self._lock:
+            if not engine.networks.list(names=[self.settings.network]):
+                with contextlib.suppress(docker.errors.APIError):  # made by another runtime
+                    engine.networks.create(self.settings.network, driver="bridge")
+        return self.settings.network
 
     def _lifecycle(self, app: dict[str, Any], plan: AppPlan, container: Any) -> None:
         archive = io.BytesIO()

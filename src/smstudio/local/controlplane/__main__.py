@@ -36,6 +36,7 @@ def main() -> None:
             state_dir=args.state.parent,
             gateway_base_image=args.gateway_base_image,
             lifecycle_timeout=args.lifecycle_timeout,
+            sagemaker_endpoint=f"http://127.0.0.1:{args.port}",
         )
 
         def snapshot() -> dict[str, Any]:

@@ -434,6 +434,9 @@ class ControlPlane:
             domain["DomainSettings"] = _merge(
                 domain.get("DomainSettings", {}), p["DomainSettingsForUpdate"]
             )
+        for key in ("AppNetworkAccessType", "SubnetIds", "VpcId"):  # new apps only
+            if key in p:
+                domain[key] = p[key]
         domain["LastModifiedTime"] = now()
         return {"DomainArn": domain["DomainArn"]}
 
