@@ -36,6 +36,8 @@ SETTINGS_KEY = {
 NO_CUSTOM_IMAGES = {"JupyterServer"}
 AIC_KEYS = ("KernelGatewayImageConfig", "JupyterLabAppImageConfig", "CodeEditorAppImageConfig")
 MANAGED = [{"Key": "managed-by", "Value": "smstudio"}]
+# Apps' sessions carry their user as aws:SourceIdentity (IAM confines git tokens with it).
+IDENTITY = {"ExecutionRoleIdentityConfig": "USER_PROFILE_NAME"}
 MUTATING = ("Create", "Update", "Put", "Delete", "Add", "Attach", "Tag", "Untag")
 
 
@@ -242,6 +244,7 @@ class Registrar:
             DomainName=spec.name,
             AuthMode="IAM",
             DefaultUserSettings={"ExecutionRole": execution_role},
+            DomainSettings=IDENTITY,
             Tags=MANAGED,
             **extra,
         )
@@ -254,7 +257,12 @@ class Registrar:
         execution_role: str,
     ) -> None:
         sm = self.clients.client("sagemaker")
-        current = sm.describe_domain(DomainId=domain_id)["DefaultUserSettings"] if domain_id else {}
+        described = sm.describe_domain(DomainId=domain_id) if domain_id else {}
+        current = described.get("DefaultUserSettings", {})
+        identity = described.get("DomainSettings", {}).get("ExecutionRoleIdentityConfig")
+        wrong = bool(domain_id) and identity != IDENTITY["ExecutionRoleIdentityConfig"]
+        if wrong and self._change("domain settings", str(domain_id), "update", "identity"):
+            sm.update_domain(DomainId=domain_id, DomainSettingsForUpdate=IDENTITY)
         update: dict[str, Any] = {}
         if current.get("ExecutionRole") != execution_role:
             update["ExecutionRole"] = execution_role

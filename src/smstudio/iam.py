@@ -4,7 +4,10 @@ tests; printed by `smstudio iam policy`.
 Users are confined to their own profile: every user profile carries a `studiouserid`
 tag (its user name) and the user's policy only allows acting on resources whose
 `aws:ResourceTag/studiouserid` equals the caller's `aws:PrincipalTag/studiouserid` (an
-IAM user tag or a session tag from your identity provider).
+IAM user tag or a session tag from your identity provider). Inside Studio, apps share the
+execution role; `apply` sets the domain's ExecutionRoleIdentityConfig to
+USER_PROFILE_NAME, so each app's session carries its user as `aws:SourceIdentity` and a
+user's git token is readable only from that user's apps.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 Policy = dict[str, Any]
 TAG = "studiouserid"
 CALLER = "${aws:PrincipalTag/" + TAG + "}"
+APP_USER = "${aws:SourceIdentity}"
+HOME_USAGE_GROUP = "/smstudio/home-usage"
 VERSION = "2012-10-17"
 
 
@@ -26,6 +31,11 @@ class Scope:
 
     def arn(self, resource: str) -> str:
         return f"arn:aws:sagemaker:{self.region}:{self.account}:{resource}"
+
+    def secret(self, user: str) -> str:
+        """Users' git tokens (smstudio.gittoken); Secrets Manager adds a 6-character suffix."""
+        prefix = f"arn:aws:secretsmanager:{self.region}:{self.account}:secret"
+        return f"{prefix}:smstudio/{self.domain_id}/{user}/git-token-*"
 
 
 def _doc(*statements: dict[str, Any]) -> Policy:
@@ -73,6 +83,16 @@ def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
             "Action": ["sagemaker:DescribeUserProfile"],
             "Resource": [scope.arn(f"user-profile/{d}/*")],
             "Condition": own,
+        },
+        {
+            "Sid": "StoreOwnGitToken",
+            "Effect": "Allow",
+            "Action": [
+                "secretsmanager:CreateSecret",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:TagResource",
+            ],
+            "Resource": [scope.secret(CALLER)],
         },
         {
             "Sid": "DescribeTeamDomain",
@@ -125,10 +145,39 @@ def execution_role_policy(scope: Scope, bucket: str) -> Policy:
             "Resource": ["*"],
         },
         {
-            "Sid": "StudioLogs",
+            "Sid": "StudioLogsAndHomeUsage",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup"],
-            "Resource": [f"arn:aws:logs:{scope.region}:{scope.account}:log-group:/aws/sagemaker/*"],
+            "Resource": [
+                f"arn:aws:logs:{scope.region}:{scope.account}:log-group:/aws/sagemaker/*",
+                f"arn:aws:logs:{scope.region}:{scope.account}:log-group:{HOME_USAGE_GROUP}:*",
+            ],
+        },
+        {
+            "Sid": "GitTokenOfTheAppsUser",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [scope.secret("*")],
+            "Condition": {"StringEquals": {f"secretsmanager:ResourceTag/{TAG}": APP_USER}},
+        },
+        {
+            "Sid": "GitIdentityFromProfileTags",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:DescribeUserProfile",
+                "sagemaker:DescribeSpace",
+                "sagemaker:ListTags",
+            ],
+            "Resource": [
+                scope.arn(f"user-profile/{scope.domain_id}/*"),
+                scope.arn(f"space/{scope.domain_id}/*"),
+            ],
+        },
+        {
+            "Sid": "IdleKernelGatewayShutdown",
+            "Effect": "Allow",
+            "Action": ["sagemaker:DeleteApp"],
+            "Resource": [scope.arn(f"app/{scope.domain_id}/*/kernelgateway/*")],
         },
     )
 

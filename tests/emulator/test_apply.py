@@ -66,6 +66,8 @@ def test_apply_creates_everything_then_changes_nothing(
     assert [i["ImageName"] for i in lab["CustomImages"]] == ["data-eng", "smstudio-jupyterlab"]
     assert lab["LifecycleConfigArns"][0] == theirs and len(lab["LifecycleConfigArns"]) == 2
     assert lab["DefaultResourceSpec"]["LifecycleConfigArn"] == lab["LifecycleConfigArns"][1]
+    described = sm.describe_domain(DomainId=domain_id)["DomainSettings"]
+    assert described["ExecutionRoleIdentityConfig"] == "USER_PROFILE_NAME"
     idle = lab["AppLifecycleManagement"]["IdleSettings"]
     assert idle == {"LifecycleManagement": "ENABLED", "IdleTimeoutInMinutes": 60}
     kg_lcc = settings["KernelGatewayAppSettings"]["DefaultResourceSpec"]["LifecycleConfigArn"]

@@ -59,6 +59,28 @@ def test_user_policy_confines_the_caller_to_their_own_profile() -> None:
             )
 
 
+def test_git_tokens_are_confined_to_their_user() -> None:
+    """Users store only their own token; an app's session reads only its user's token
+    (the domain makes the user the session's SourceIdentity); no secret grant on '*'."""
+    user = {s["Sid"]: s for s in iam.user_policy(SCOPE, TYPES)["Statement"]}
+    assert user["StoreOwnGitToken"]["Resource"] == [
+        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:"
+        "smstudio/d-abcdefabcdef/${aws:PrincipalTag/studiouserid}/git-token-*"
+    ]
+    role = {s["Sid"]: s for s in iam.execution_role_policy(SCOPE, "b")["Statement"]}
+    read = role["GitTokenOfTheAppsUser"]
+    assert read["Action"] == ["secretsmanager:GetSecretValue"]
+    assert read["Condition"] == {
+        "StringEquals": {"secretsmanager:ResourceTag/studiouserid": "${aws:SourceIdentity}"}
+    }
+    assert role["IdleKernelGatewayShutdown"]["Resource"] == [
+        "arn:aws:sagemaker:eu-west-1:111122223333:app/d-abcdefabcdef/*/kernelgateway/*"
+    ]
+    for statement in (*user.values(), *role.values()):
+        if statement["Resource"] == ["*"]:
+            assert not any(a.startswith("secretsmanager:") for a in statement["Action"])
+
+
 def test_env_endpoint_precedence() -> None:
     env = {
         "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
