@@ -269,8 +269,10 @@ def test_bad_packages_and_hooks_never_stop_an_app(studio: dict[str, Any]) -> Non
     assert re.search(r"ERROR jupyterlab: hook .*10-fails: failed with exit code 1", run), run
     assert re.search(r"WARN jupyterlab: hook-20-hangs: still running after 3s", run), run
     assert sh(box, "cat ~/legacy.txt")[1].strip() == "legacy hook ran"
-    assert re.search(r"INFO jupyterlab: done in", run)
-    assert took < LIMIT, f"restart took {took:.0f}s"
+    done = re.search(r"INFO jupyterlab: done in (\d+\.\d+)s", run)
+    assert done, run
+    # Well inside the limit: the hanging hook cost its 3 s budget, not the limit.
+    assert float(done[1]) < 45 and took < LIMIT, f"script {done[1]}s, restart {took:.0f}s"
     assert sh(box, "pgrep -f 'sleep 600'")[0] == 0  # the hanging hook carries on
 
 
