@@ -13,6 +13,7 @@ smstudio_begin jupyterlab
 step_kernels
 step_apt
 step_git
+step_ssh
 step_home_usage
 step_hooks
 smstudio_end

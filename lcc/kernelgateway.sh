@@ -14,6 +14,7 @@ smstudio_begin kernelgateway
 step_kernels
 step_apt
 step_git
+step_ssh
 step_home_usage
 step_idle_checker
 step_hooks

@@ -147,6 +147,17 @@ step_idle_checker() {
     --minutes "$SMSTUDIO_IDLE_MINUTES"
 }
 
+# sshd on 127.0.0.1 for SSH from the laptop (the image's ssh/start-sshd.sh).
+step_ssh() {
+  local script=/opt/smstudio/ssh/start-sshd.sh
+  if [ ! -x "$script" ]; then
+    log_info "ssh: no $script in this image, no SSH"
+    return 0
+  fi
+  run_budgeted ssh "$(smstudio_budget 15)" "$script" \
+    || log_error "ssh: sshd did not start; see ~/.smstudio/logs/ssh.log and sshd.log"
+}
+
 step_hooks() {
   local hooks=() hook status
   for hook in "$SMSTUDIO_STATE"/on-start.d/* "$HOME/.on_start"; do

@@ -169,3 +169,10 @@ def status(sm: Any, domain_id: str) -> list[AppRow]:
                 )
             )
     return sorted(rows, key=lambda r: (r.owner, r.app_type))
+
+
+def pages(sm: Any, operation: str, domain_id: str) -> list[dict[str, Any]]:
+    """Every item of a domain-scoped List* call."""
+    key = {"list_user_profiles": "UserProfiles", "list_spaces": "Spaces", "list_apps": "Apps"}
+    paginator = sm.get_paginator(operation).paginate(DomainIdEquals=domain_id)
+    return [item for page in paginator for item in page[key[operation]]]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +29,8 @@ from smstudio import (
     lcc,
     localbase,
     push,
+    ssh,
+    sshconfig,
     usage,
 )
 from smstudio.errors import SmstudioError
@@ -352,8 +356,8 @@ def workspace_status(
     if not all_homes:
         return
     homes = usage.latest(aws.Aws(region=spec.domain.region).client("logs"), domain_id)
-    owners = [u["UserProfileName"] for u in _pages(sm, "list_user_profiles", domain_id)]
-    owners += [s["SpaceName"] for s in _pages(sm, "list_spaces", domain_id)]
+    owners = [u["UserProfileName"] for u in apps.pages(sm, "list_user_profiles", domain_id)]
+    owners += [s["SpaceName"] for s in apps.pages(sm, "list_spaces", domain_id)]
     table = Table("user or space", "running apps", "home", "files", "reported", "by app")
     for owner in sorted(set(owners) | set(homes)):
         running = sum(1 for r in rows if r.owner == owner and r.status == "InService")
@@ -364,12 +368,6 @@ def workspace_status(
             size = usage.human(home.bytes)
             table.add_row(owner, str(running), size, str(home.files), home.at, home.app)
     out.print(table)
-
-
-def _pages(sm: Any, operation: str, domain_id: str) -> list[dict[str, Any]]:
-    key = {"list_user_profiles": "UserProfiles", "list_spaces": "Spaces"}[operation]
-    pages = sm.get_paginator(operation).paginate(DomainIdEquals=domain_id)
-    return [item for page in pages for item in page[key]]
 
 
 @app.command("open")
@@ -402,6 +400,96 @@ def workspace_run(
             "`smstudio run` works against the local Studio with the space up (`smstudio up`)",
         )
     out.print(jupyter.run_in_server(landed.url.removesuffix("/lab"), code))
+
+
+@app.command(
+    "ssh",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def ssh_command(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="A user (their workspace), a host <app>.<user-or-space>.<domain>"
+            ".studio.sagemaker, or `proxy` (then HOST: the ProxyCommand ssh runs)."
+        ),
+    ],
+    command: Annotated[
+        list[str] | None, typer.Argument(help="A command to run instead of a shell.")
+    ] = None,
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+    region: Annotated[
+        str | None, typer.Option(help="`proxy` only: the domain's region (no team file needed).")
+    ] = None,
+) -> None:
+    """SSH into a running Studio app with a key made for it on this machine (only the
+    public key goes to the app). `smstudio ssh alice -- nvidia-smi`."""
+    if target == "proxy":
+        if not command or len(command) != 1:
+            raise SmstudioError("usage: smstudio ssh proxy HOST", "give exactly one host name")
+        host = sshconfig.parse_host(command[0])
+        sm = aws.Aws(region=region or os.environ.get("AWS_DEFAULT_REGION")).client("sagemaker")
+        raise typer.Exit(ssh.proxy(sm, host))
+    spec, sm = _studio(team)
+    host = ssh.resolve(sm, spec, target)
+    ssh.running_app(sm, host)
+    args = ssh.ssh_args(host, spec.domain.region, [])
+    raise typer.Exit(subprocess.call([*args, *(command or [])]))
+
+
+@app.command("ssh-config")
+def ssh_config(
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+    config_file: Annotated[Path, typer.Option("--file", help="The ssh config to update.")] = Path(
+        "~/.ssh/config"
+    ),
+    dry_run: Annotated[bool, typer.Option(help="Print the block, change nothing.")] = False,
+) -> None:
+    """Write one managed block in ~/.ssh/config for every Studio app (idempotent; the
+    rest of the file is left as it is): then `ssh <app>.<user-or-space>.<domain>
+    .studio.sagemaker` works, and VS Code Remote-SSH and PyCharm see the same hosts."""
+    spec, sm = _studio(team)
+    keys = ssh.ssh_dir() / "keys"
+    proxy = ssh.proxy_command(spec.domain.region)
+    block = sshconfig.config_block(proxy, keys, ssh.ssh_dir() / "known_hosts")
+    domain_id = apps.find_domain(sm, spec)
+    if dry_run:
+        out.print(escape(block), end="")
+        return
+    path = config_file.expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    current = path.read_text() if path.exists() else ""
+    merged = sshconfig.merge(current, block)
+    if merged != current:
+        path.write_text(merged)
+        path.chmod(0o600)
+    out.print(f"{path}: {'updated' if merged != current else 'already up to date'}; hosts:")
+    for user in spec.users:
+        out.print(f"  {sshconfig.StudioHost('default', f'{user.name}-space', domain_id).name}")
+
+
+@app.command("forward")
+def forward(
+    target: Annotated[str, typer.Argument(help="A user (their workspace) or a Studio host.")],
+    ports: Annotated[
+        list[str], typer.Argument(help="PORT (same on both sides) or LOCAL:REMOTE, e.g. 8501.")
+    ],
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+) -> None:
+    """Forward ports from 127.0.0.1 here to 127.0.0.1 in the app (Streamlit, Dask,
+    debugpy) until Ctrl-C."""
+    spec, sm = _studio(team)
+    host = ssh.resolve(sm, spec, target)
+    ssh.running_app(sm, host)
+    forwards: list[str] = []
+    for port in ports:
+        local, _, remote = port.partition(":")
+        if not (local.isdigit() and (remote or local).isdigit()):
+            raise SmstudioError(f"{port!r} is not PORT or LOCAL:REMOTE", "e.g. 8501 or 9000:8501")
+        forwards += ["-L", f"127.0.0.1:{local}:127.0.0.1:{remote or local}"]
+        console.print(f"127.0.0.1:{local} -> {host.name}:{remote or local}")
+    options = ["-N", "-o", "ExitOnForwardFailure=yes", *forwards]
+    raise typer.Exit(subprocess.call(ssh.ssh_args(host, spec.domain.region, options)))
 
 
 @lcc_app.command("show")

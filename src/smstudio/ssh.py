@@ -1,0 +1,160 @@
+"""The laptop side of SSH into Studio apps: find the app, make and push the host's key,
+and carry the SSH stream to the app's sshd (127.0.0.1:2222 in the container).
+
+Transports: in the local Studio, through the container itself (`docker exec` of a small
+stdin/stdout bridge), the same entry point (`smstudio ssh proxy HOST`) that the AWS
+transport (SSM) will use. Keys are made here and only the public key is pushed.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from smstudio import apps, dockerhost, project
+from smstudio.config import Team
+from smstudio.errors import SmstudioError
+from smstudio.local import runtime
+from smstudio.sshconfig import SSHD_PORT, USER, StudioHost, parse_host
+
+# Runs in the container with its python3: stdin/stdout <-> the app's sshd.
+BRIDGE = (
+    "import os,socket,sys,threading\n"
+    "s=socket.create_connection(('127.0.0.1',int(sys.argv[1])))\n"
+    "def up():\n"
+    "    while (d:=os.read(0,65536)):\n"
+    "        s.sendall(d)\n"
+    "    s.shutdown(socket.SHUT_WR)\n"
+    "threading.Thread(target=up,daemon=True).start()\n"
+    "while (d:=s.recv(65536)):\n"
+    "    os.write(1,d)\n"
+)
+ENV_KEYS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION")  # fmt: skip
+
+
+def ssh_dir() -> Path:
+    return project.state_dir() / "ssh"
+
+
+def key_for(host: StudioHost) -> Path:
+    """The host's own key pair, made on first use; the private key never leaves here."""
+    key = ssh_dir() / "keys" / host.name
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"smstudio {host.name}",
+             "-f", str(key)],
+            check=True,
+        )  # fmt: skip
+    return key
+
+
+def is_local(sm: Any) -> bool:
+    return bool(urlparse(sm.meta.endpoint_url).hostname == "127.0.0.1")
+
+
+def resolve(sm: Any, team: Team, target: str) -> StudioHost:
+    """A user name (their workspace's JupyterLab app) or a Studio host name."""
+    if "." in target:
+        return parse_host(target)
+    ws = apps.workspace(sm, team, target, None)
+    return StudioHost("default", ws.space, ws.domain_id)
+
+
+def running_app(sm: Any, host: StudioHost) -> dict[str, Any]:
+    """The app behind a host name, InService, or an error that says what to do."""
+    spaces = {s["SpaceName"] for s in apps.pages(sm, "list_spaces", host.domain)}
+    users = {u["UserProfileName"] for u in apps.pages(sm, "list_user_profiles", host.domain)}
+    if host.owner in spaces:
+        ident = {"SpaceName": host.owner, "AppType": "JupyterLab"}
+        start = f"start it with `smstudio up USER --space {host.owner}`"
+    elif host.owner in users:
+        ident = {"UserProfileName": host.owner, "AppType": "KernelGateway"}
+        start = "start the KernelGateway app from Studio"
+    else:
+        raise SmstudioError(
+            f"{host.name}: no space or user {host.owner!r} in {host.domain}",
+            "create the workspace with `smstudio up USER`, then connect again",
+        )
+    try:
+        app = sm.describe_app(DomainId=host.domain, AppName=host.app, **ident)
+    except sm.exceptions.ResourceNotFound:
+        app = {"Status": "missing"}
+    if app["Status"] != "InService":
+        raise SmstudioError(
+            f"{host.name}: the app is not running ({app['Status']})",
+            f"{start}, then connect again",
+        )
+    return dict(app)
+
+
+def _container(app: dict[str, Any]) -> Any:
+    label = f"{runtime.LABEL}={app['AppArn']}"
+    found = dockerhost.client().containers.list(filters={"label": label})
+    if not found:
+        raise SmstudioError(
+            f"the local Studio has no container for {app['AppArn']}",
+            "check `smstudio status`; restart the app",
+        )
+    return found[0]
+
+
+def push_key(sm: Any, host: StudioHost, public_key: str) -> None:
+    """Authorize the laptop's key in the app (local Studio: through the container)."""
+    if not is_local(sm):
+        raise SmstudioError(
+            "SSH over SSM (a Studio domain in AWS) is not available in this version yet",
+            "use the local Studio (`smstudio local up`), or sagemaker-ssh-helper for now",
+        )
+    box = _container(running_app(sm, host))
+    line = shlex.quote(public_key.strip())
+    script = (
+        'f=$HOME/.smstudio/ssh/authorized_keys; mkdir -p "${f%/*}"; touch "$f"; '
+        f'chmod 600 "$f"; grep -qxF {line} "$f" || echo {line} >>"$f"'
+    )
+    done = box.exec_run(["sh", "-c", script])
+    if done.exit_code != 0:
+        raise SmstudioError(f"could not authorize the key in {host.name}: {done.output!r}")
+    if box.exec_run(["test", "-s", "/tmp/smstudio-sshd/sshd.pid"]).exit_code != 0:
+        raise SmstudioError(
+            f"{host.name}: sshd is not running in the app",
+            "restart the app; its lifecycle log (CloudWatch) says why sshd did not start",
+        )
+
+
+def proxy(sm: Any, host: StudioHost) -> int:
+    """ProxyCommand: push the key, then carry stdin/stdout to the app's sshd."""
+    push_key(sm, host, Path(f"{key_for(host)}.pub").read_text())
+    box = _container(running_app(sm, host))
+    command = ["docker", "exec", "-i", box.id, "python3", "-c", BRIDGE, str(SSHD_PORT)]
+    return subprocess.call(command)
+
+
+def proxy_command(region: str) -> str:
+    """The ProxyCommand for ssh: this interpreter, with the endpoint settings in force now
+    (so plain `ssh` reaches the same Studio without sourcing anything)."""
+    env = " ".join(f"{k}={shlex.quote(os.environ[k])}" for k in ENV_KEYS if k in os.environ)
+    prefix = f"env {env} " if env else ""
+    return f"{prefix}{shlex.quote(sys.executable)} -m smstudio.cli ssh --region {region} proxy"
+
+
+def ssh_args(host: StudioHost, region: str, extra: list[str]) -> list[str]:
+    known = ssh_dir() / "known_hosts"
+    return [
+        "ssh",
+        "-o", f"ProxyCommand={proxy_command(region)} %h",
+        "-o", f"User={USER}",
+        "-o", f"IdentityFile={key_for(host)}",
+        "-o", "IdentitiesOnly=yes",
+        "-o", f"UserKnownHostsFile={known}",
+        "-o", "StrictHostKeyChecking=accept-new",
+        "-o", "LogLevel=ERROR",
+        *extra,
+        host.name,
+    ]  # fmt: skip

@@ -1,0 +1,172 @@
+"""SSH into an app of the local Studio with a real sshd: commands as the app's user with
+its environment, the generated ssh config with plain ssh and scp, a port forward, and
+what must be refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from smstudio import sshconfig
+from tests.e2e.conftest import container_of, local_studio, settle
+from tests.emulator.conftest import private_space, write_team
+from tests.helpers import wait_for
+
+LIMIT = 60
+
+
+@pytest.fixture(scope="module")
+def studio(
+    tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, str]
+) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("ssh-studio")
+    with local_studio(root, write_team(root), built_images, LIMIT) as running:
+        sm = running["sm"]
+        app = private_space(sm, running["domain"], "alice", "alice-space")
+        sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
+        found = settle(sm, app)
+        assert found["Status"] == "InService", found.get("FailureReason")
+        host = sshconfig.StudioHost("default", "alice-space", running["domain"]).name
+        laptop = root / "laptop"
+        laptop.mkdir()
+        yield {**running, "app": app, "host": host, "laptop": laptop}
+
+
+def smstudio(
+    studio: dict[str, Any], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, with the laptop's own state folder."""
+    env = {**os.environ, "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "state")}
+    command = [sys.executable, "-m", "smstudio.cli", *args]
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+
+
+def ssh_config(studio: dict[str, Any]) -> Path:
+    config = studio["laptop"] / "ssh_config"
+    if not config.exists():
+        done = smstudio(studio, "ssh-config", "--team", str(studio["team"]), "--file", str(config))
+        assert done.returncode == 0, done.stderr
+    return config
+
+
+def test_commands_run_as_the_app_user_with_its_environment(studio: dict[str, Any]) -> None:
+    team = str(studio["team"])
+    done = smstudio(studio, "ssh", "--team", team, "alice", "--", "id", "-un")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "sagemaker-user"
+    done = smstudio(studio, "ssh", "--team", team, "alice", "--", "env")
+    assert done.returncode == 0, done.stderr
+    env = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    endpoint, key, space = (env.get(k, "") for k in (
+        "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ACCESS_KEY_ID", "SAGEMAKER_SPACE_NAME"))  # fmt: skip
+    assert endpoint == "http://127.0.0.1:4567" and key and space == "alice-space", env
+    # The AWS CLI of the app works over SSH: the same credentials reach the endpoint.
+    call = 'python3 -c \'import boto3; print(boto3.client("sagemaker").list_domains()["Domains"][0]["DomainId"])\''
+    done = smstudio(studio, "ssh", "--team", team, "alice", "--", call)
+    assert done.stdout.strip() == studio["domain"], done.stderr
+
+
+def test_generated_config_serves_plain_ssh_and_scp(studio: dict[str, Any]) -> None:
+    config, host, laptop = ssh_config(studio), studio["host"], studio["laptop"]
+    text = config.read_text()
+    assert text.startswith(sshconfig.BEGIN) and "ProxyCommand" in text
+    again = smstudio(studio, "ssh-config", "--team", str(studio["team"]), "--file", str(config))
+    assert "already up to date" in again.stdout and config.read_text() == text
+
+    env = {**os.environ, "SMSTUDIO_STATE_DIR": str(laptop / "state")}
+    plain = subprocess.run(["ssh", "-F", str(config), host, "hostname && pwd"], env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert plain.returncode == 0 and "/home/sagemaker-user" in plain.stdout, plain.stderr
+    up = laptop / "up.txt"
+    up.write_text("from the laptop\n")
+    scp = ["scp", "-q", "-F", str(config)]
+    assert subprocess.run([*scp, str(up), f"{host}:up.txt"], env=env, timeout=60).returncode == 0
+    box = container_of(studio["sm"], studio["app"])
+    assert box.exec_run(["cat", "/home/sagemaker-user/up.txt"]).output == b"from the laptop\n"
+    box.exec_run(["sh", "-c", "echo from the app > ~/down.txt"])
+    down = laptop / "down.txt"
+    assert (
+        subprocess.run([*scp, f"{host}:down.txt", str(down)], env=env, timeout=60).returncode == 0
+    )
+    assert down.read_text() == "from the app\n"
+
+
+def test_port_forward_reaches_a_server_in_the_app(studio: dict[str, Any]) -> None:
+    box = container_of(studio["sm"], studio["app"])
+    box.exec_run(["python3", "-m", "http.server", "8765", "--bind", "127.0.0.1",
+                  "--directory", "/opt/smstudio"], detach=True)  # fmt: skip
+    local = 18765 + os.getpid() % 1000
+    env = {**os.environ, "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "state")}
+    command = [sys.executable, "-m", "smstudio.cli", "forward", "--team", str(studio["team"]),
+               "alice", f"{local}:8765"]  # fmt: skip
+    forwarding = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+
+        def answers() -> requests.Response | None:
+            try:
+                return requests.get(f"http://127.0.0.1:{local}/", timeout=2)
+            except requests.RequestException:
+                return None
+
+        page = wait_for(answers, 60, "the forwarded port")
+        assert page.status_code == 200 and "lcc/" in page.text
+    finally:
+        forwarding.terminate()
+        forwarding.wait(10)
+
+
+def test_what_sshd_refuses(studio: dict[str, Any]) -> None:
+    config, host, laptop = ssh_config(studio), studio["host"], studio["laptop"]
+    env = {**os.environ, "SMSTUDIO_STATE_DIR": str(laptop / "state")}
+    base = ["ssh", "-F", str(config), "-o", "BatchMode=yes"]
+    password = subprocess.run(
+        [*base, "-o", "PreferredAuthentications=password,keyboard-interactive",
+         "-o", "PubkeyAuthentication=no", host, "true"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert password.returncode != 0 and "Permission denied" in password.stderr
+    stranger = laptop / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    # The same config with another key: the proxy still pushes the host's own key, and
+    # the stranger's is refused.
+    lines = config.read_text().splitlines()
+    swapped = [f"  IdentityFile {stranger}" if "IdentityFile" in ln else ln for ln in lines]
+    other_config = laptop / "ssh_config_stranger"
+    other_config.write_text("\n".join(swapped) + "\n")
+    other_key = subprocess.run(
+        ["ssh", "-F", str(other_config), "-o", "BatchMode=yes", host, "true"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert other_key.returncode != 0 and "Permission denied" in other_key.stderr
+    # Listening on loopback only: every socket on sshd's port is bound to 127.0.0.1.
+    box = container_of(studio["sm"], studio["app"])
+    tcp = box.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"]).output.decode().splitlines()
+    port = f":{sshconfig.SSHD_PORT:04X}"
+    listening = [line.split()[1] for line in tcp[1:] if line.split()[3:4] == ["0A"]]
+    on_port = [address for address in listening if address.endswith(port)]
+    assert on_port == ["0100007F" + port], on_port
+    # Root cannot log in, and nothing but the app's user is allowed.
+    sshd = box.exec_run(["cat", "/tmp/smstudio-sshd/sshd_config"]).output.decode()
+    assert "PermitRootLogin no" in sshd and "PasswordAuthentication no" in sshd
+
+
+def test_preflight_errors_say_what_to_do(studio: dict[str, Any]) -> None:
+    done = smstudio(studio, "ssh", "--team", str(studio["team"]), "bob", "--", "true")
+    assert done.returncode == 2
+    assert "no space or user 'bob-space'" in done.stderr and "smstudio up" in done.stderr
+    private_space(studio["sm"], studio["domain"], "bob", "bob-space")  # a space, no app
+    done = smstudio(studio, "ssh", "--team", str(studio["team"]), "bob", "--", "true")
+    assert done.returncode == 2
+    assert "not running" in done.stderr and "smstudio up" in done.stderr
+    done = smstudio(studio, "ssh", "--team", str(studio["team"]), "alice.example.com")
+    assert done.returncode == 2 and "not a Studio host name" in done.stderr
