@@ -4,7 +4,9 @@ what must be refused."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -170,3 +172,106 @@ def test_preflight_errors_say_what_to_do(studio: dict[str, Any]) -> None:
     assert "not running" in done.stderr and "smstudio up" in done.stderr
     done = smstudio(studio, "ssh", "--team", str(studio["team"]), "alice.example.com")
     assert done.returncode == 2 and "not a Studio host name" in done.stderr
+
+
+class Dap:
+    """A Debug Adapter Protocol client, as an IDE speaks it to debugpy."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.buffer = b""
+        self.seq = 0
+        self.events: list[dict[str, Any]] = []
+
+    def _read(self) -> dict[str, Any]:
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(65536)
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        length = int(head.split(b":")[1])
+        while len(rest) < length:
+            rest += self.sock.recv(65536)
+        self.buffer = rest[length:]
+        return dict(json.loads(rest[:length]))
+
+    def send(self, command: str, **arguments: Any) -> int:
+        self.seq += 1
+        body = json.dumps({"seq": self.seq, "type": "request", "command": command,
+                           "arguments": arguments}).encode()  # fmt: skip
+        self.sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        return self.seq
+
+    def response(self, seq: int) -> dict[str, Any]:
+        while True:
+            message = self._read()
+            if message["type"] == "response" and message["request_seq"] == seq:
+                assert message["success"], message
+                return dict(message.get("body") or {})
+            if message["type"] == "event":
+                self.events.append(message)
+
+    def request(self, command: str, **arguments: Any) -> dict[str, Any]:
+        return self.response(self.send(command, **arguments))
+
+    def event(self, name: str) -> dict[str, Any]:
+        while True:
+            for event in self.events:
+                if event["event"] == name:
+                    self.events.remove(event)
+                    return dict(event.get("body") or {})
+            self.events.append(self._read())
+
+
+PROGRAM = """import time
+def compute():
+    answer = 6 * 7
+    return answer
+time.sleep(0.5)
+print(compute())
+"""
+
+
+def test_remote_debugging_through_a_forward(studio: dict[str, Any]) -> None:
+    """debugpy listens in the app; a DAP client here attaches through `smstudio forward`,
+    sets a breakpoint, the program stops there and a local variable is read."""
+    box = container_of(studio["sm"], studio["app"])
+    box.exec_run(["sh", "-c", f"cat > /tmp/prog.py <<'EOF'\n{PROGRAM}EOF"])
+    box.exec_run(["python3", "-m", "debugpy", "--listen", "127.0.0.1:5678", "--wait-for-client",
+                  "/tmp/prog.py"], detach=True)  # fmt: skip
+    local = 15678 + os.getpid() % 1000
+    env = {**os.environ, "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "state")}
+    command = [sys.executable, "-m", "smstudio.cli", "forward", "--team", str(studio["team"]),
+               "alice", f"{local}:5678"]  # fmt: skip
+    forwarding = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+
+        def attached() -> Dap | None:
+            try:
+                client = Dap(local)
+                client.request("initialize", adapterID="debugpy", clientID="smstudio-test",
+                               linesStartAt1=True, columnsStartAt1=True, pathFormat="path")  # fmt: skip
+                return client
+            except OSError:
+                return None
+
+        dap = wait_for(attached, 60, "debugpy through the forward")
+        attach = dap.send("attach", justMyCode=True)
+        dap.event("initialized")
+        placed = dap.request("setBreakpoints", source={"path": "/tmp/prog.py"},
+                             breakpoints=[{"line": 4}])  # fmt: skip
+        assert placed["breakpoints"][0]["verified"], placed
+        dap.request("configurationDone")
+        dap.response(attach)
+        stopped = dap.event("stopped")
+        assert stopped["reason"] == "breakpoint"
+        frame = dap.request("stackTrace", threadId=stopped["threadId"])["stackFrames"][0]
+        assert frame["line"] == 4 and frame["name"] == "compute"
+        scopes = dap.request("scopes", frameId=frame["id"])["scopes"]
+        local_vars = dap.request("variables", variablesReference=scopes[0]["variablesReference"])
+        values = {v["name"]: v["value"] for v in local_vars["variables"]}
+        assert values["answer"] == "42"
+        dap.request("continue", threadId=stopped["threadId"])
+        dap.sock.close()
+    finally:
+        forwarding.terminate()
+        forwarding.wait(10)
