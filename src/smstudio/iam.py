@@ -20,6 +20,8 @@ TAG = "studiouserid"
 CALLER = "${aws:PrincipalTag/" + TAG + "}"
 APP_USER = "${aws:SourceIdentity}"
 HOME_USAGE_GROUP = "/smstudio/home-usage"
+SSH_OWNER = "SSHOwner"  # the tag apps register their SSM managed instance with
+SSM_INSTANCE_ROLE = "smstudio-ssm-instance"
 VERSION = "2012-10-17"
 
 
@@ -31,6 +33,9 @@ class Scope:
 
     def arn(self, resource: str) -> str:
         return f"arn:aws:sagemaker:{self.region}:{self.account}:{resource}"
+
+    def ssm(self, resource: str) -> str:
+        return f"arn:aws:ssm:{self.region}:{self.account}:{resource}"
 
     def secret(self, user: str) -> str:
         """Users' git tokens (smstudio.gittoken); Secrets Manager adds a 6-character suffix."""
@@ -95,6 +100,29 @@ def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
             "Resource": [scope.secret(CALLER)],
         },
         {
+            "Sid": "SshIntoOwnApps",
+            "Effect": "Allow",
+            "Action": ["ssm:StartSession", "ssm:SendCommand"],
+            "Resource": [scope.ssm("managed-instance/*")],
+            "Condition": {"StringEquals": {f"ssm:resourceTag/{SSH_OWNER}": CALLER}},
+        },
+        {
+            "Sid": "SshDocuments",
+            "Effect": "Allow",
+            "Action": ["ssm:StartSession", "ssm:SendCommand"],
+            "Resource": [
+                # AWS-owned documents have no account in their ARN; * matches that.
+                f"arn:aws:ssm:{scope.region}:*:document/AWS-StartSSHSession",
+                f"arn:aws:ssm:{scope.region}:*:document/AWS-RunShellScript",
+            ],
+        },
+        {
+            "Sid": "OwnSshSessions",
+            "Effect": "Allow",
+            "Action": ["ssm:TerminateSession", "ssm:ResumeSession"],
+            "Resource": [scope.ssm("session/${aws:userid}-*")],
+        },
+        {
             "Sid": "DescribeTeamDomain",
             "Effect": "Allow",
             "Action": ["sagemaker:DescribeDomain"],
@@ -107,6 +135,8 @@ def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
                 "sagemaker:ListApps",
                 "sagemaker:ListSpaces",
                 "sagemaker:ListUserProfiles",
+                "ssm:DescribeInstanceInformation",
+                "ssm:ListCommandInvocations",
             ],
             "Resource": ["*"],
         },
@@ -172,6 +202,25 @@ def execution_role_policy(scope: Scope, bucket: str) -> Policy:
                 scope.arn(f"user-profile/{scope.domain_id}/*"),
                 scope.arn(f"space/{scope.domain_id}/*"),
             ],
+        },
+        {
+            "Sid": "RegisterAppsWithSsm",
+            "Effect": "Allow",
+            "Action": ["ssm:CreateActivation", "ssm:DescribeInstanceInformation"],
+            "Resource": ["*"],
+        },
+        {
+            "Sid": "PassTheManagedInstanceRole",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": [f"arn:aws:iam::{scope.account}:role/{SSM_INSTANCE_ROLE}"],
+            "Condition": {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}},
+        },
+        {
+            "Sid": "TagAndRetireManagedInstances",
+            "Effect": "Allow",
+            "Action": ["ssm:AddTagsToResource", "ssm:DeregisterManagedInstance"],
+            "Resource": [scope.ssm("managed-instance/*"), scope.ssm("activation/*")],
         },
         {
             "Sid": "IdleKernelGatewayShutdown",

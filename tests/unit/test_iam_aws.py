@@ -21,10 +21,18 @@ def all_policies() -> dict[str, iam.Policy]:
     }
 
 
+# parliament's action data lists only `document` as ssm:SendCommand's resource; AWS also
+# takes managed instances (that is how the key push is confined to one's own apps).
+KNOWN_GAPS = [
+    ("RESOURCE_MISMATCH",
+     [{"action": "ssm:SendCommand", "required_format": "arn:*:ssm:*:*:document/*"}]),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize("name", ["user", "execution"])
 def test_parliament_finds_nothing(name: str) -> None:
     findings = analyze_policy_string(json.dumps(all_policies()[name])).findings
-    assert [(f.issue, f.detail) for f in findings] == []
+    assert [(f.issue, f.detail) for f in findings if (f.issue, f.detail) not in KNOWN_GAPS] == []
 
 
 def test_trust_policy_shape() -> None:
@@ -79,6 +87,25 @@ def test_git_tokens_are_confined_to_their_user() -> None:
     for statement in (*user.values(), *role.values()):
         if statement["Resource"] == ["*"]:
             assert not any(a.startswith("secretsmanager:") for a in statement["Action"])
+
+
+def test_ssh_reaches_only_apps_the_caller_owns() -> None:
+    user = {s["Sid"]: s for s in iam.user_policy(SCOPE, TYPES)["Statement"]}
+    own = user["SshIntoOwnApps"]
+    assert own["Condition"] == {
+        "StringEquals": {"ssm:resourceTag/SSHOwner": "${aws:PrincipalTag/studiouserid}"}
+    }
+    assert own["Resource"] == ["arn:aws:ssm:eu-west-1:111122223333:managed-instance/*"]
+    docs = user["SshDocuments"]["Resource"]
+    assert all(":document/AWS-" in arn for arn in docs)
+    role = {s["Sid"]: s for s in iam.execution_role_policy(SCOPE, "b")["Statement"]}
+    assert role["PassTheManagedInstanceRole"]["Resource"] == [
+        "arn:aws:iam::111122223333:role/smstudio-ssm-instance"
+    ]
+    for statement in (*user.values(), *role.values()):
+        if statement["Resource"] == ["*"]:
+            assert "ssm:StartSession" not in statement["Action"]
+            assert "ssm:SendCommand" not in statement["Action"]
 
 
 def test_env_endpoint_precedence() -> None:
