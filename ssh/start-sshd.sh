@@ -42,7 +42,8 @@ chmod 600 "$state/authorized_keys"
         printf ' %s="%s"' "$name" "${value//\"/}" ;;
     esac
   done < <(env -0)
-  printf '\n'
+  # VS Code's server unpacks with tar; EFS homes refuse the ownership it would keep.
+  printf ' TAR_OPTIONS="--no-same-owner"\n'
 } >"$run/sshd_config"
 
 if [ -s "$run/sshd.pid" ] && kill -0 "$(cat "$run/sshd.pid")" 2>/dev/null; then

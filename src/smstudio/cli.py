@@ -24,6 +24,7 @@ from smstudio import (
     desired,
     gittoken,
     iam,
+    ide,
     images,
     jupyter,
     lcc,
@@ -490,6 +491,41 @@ def forward(
         console.print(f"127.0.0.1:{local} -> {host.name}:{remote or local}")
     options = ["-N", "-o", "ExitOnForwardFailure=yes", *forwards]
     raise typer.Exit(subprocess.call(ssh.ssh_args(host, spec.domain.region, options)))
+
+
+@app.command("ide")
+def ide_command(
+    editor: Annotated[str, typer.Argument(help="vscode (PyCharm: see the README).")],
+    target: Annotated[str, typer.Argument(help="A user (their workspace) or a Studio host.")],
+    port: Annotated[int, typer.Option(help="The local port debugpy is forwarded to.")] = 5678,
+    remote_root: Annotated[
+        str, typer.Option(help="Where your code is in the app.")
+    ] = "/home/sagemaker-user",
+    write: Annotated[
+        Path | None,
+        typer.Option(help="A project folder: add the configuration to its .vscode/launch.json."),
+    ] = None,
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+) -> None:
+    """What VS Code Remote-SSH needs for TARGET: the host to open, settings, and a debugpy
+    "attach" configuration through `smstudio forward TARGET PORT`."""
+    if editor != "vscode":
+        raise SmstudioError(f"no IDE helper for {editor!r}", "use vscode; PyCharm: README")
+    spec, sm = _studio(team)
+    host = ssh.resolve(sm, spec, target)
+    attach = ide.attach_configuration(host, port, remote_root)
+    if write is not None:
+        launch = write / ".vscode" / "launch.json"
+        launch.parent.mkdir(parents=True, exist_ok=True)
+        current = launch.read_text() if launch.exists() else ""
+        launch.write_text(ide.merge_launch(current, attach))
+        console.print(f"{launch}: configuration {attach['name']!r} written")
+    out.print(f"1. once: smstudio ssh-config   (TAR_OPTIONS={ide.TAR_OPTIONS} is set in the app)")
+    out.print(f"2. VS Code: Remote-SSH: Connect to Host... -> {host.name}")
+    out.print(f"3. debugging: smstudio forward {target} {port}   then start the configuration:")
+    out.print(escape(json.dumps(attach, indent=2)))
+    out.print("VS Code settings (settings.json):")
+    out.print(escape(json.dumps(ide.remote_ssh_settings(host), indent=2)))
 
 
 @lcc_app.command("show")

@@ -71,6 +71,7 @@ def test_commands_run_as_the_app_user_with_its_environment(studio: dict[str, Any
     endpoint, key, space = (env.get(k, "") for k in (
         "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ACCESS_KEY_ID", "SAGEMAKER_SPACE_NAME"))  # fmt: skip
     assert endpoint == "http://127.0.0.1:4567" and key and space == "alice-space", env
+    assert env["TAR_OPTIONS"] == "--no-same-owner"  # VS Code's server on an EFS home
     # The AWS CLI of the app works over SSH: the same credentials reach the endpoint.
     call = 'python3 -c \'import boto3; print(boto3.client("sagemaker").list_domains()["Domains"][0]["DomainId"])\''
     done = smstudio(studio, "ssh", "--team", team, "alice", "--", call)
@@ -237,7 +238,13 @@ def test_remote_debugging_through_a_forward(studio: dict[str, Any]) -> None:
     box.exec_run(["sh", "-c", f"cat > /tmp/prog.py <<'EOF'\n{PROGRAM}EOF"])
     box.exec_run(["python3", "-m", "debugpy", "--listen", "127.0.0.1:5678", "--wait-for-client",
                   "/tmp/prog.py"], detach=True)  # fmt: skip
-    local = 15678 + os.getpid() % 1000
+    project = studio["laptop"] / "project"
+    wrote = smstudio(studio, "ide", "vscode", "alice", "--port", str(15678 + os.getpid() % 1000),
+                     "--write", str(project), "--team", str(studio["team"]))  # fmt: skip
+    assert wrote.returncode == 0, wrote.stderr
+    assert "Connect to Host" in wrote.stdout and studio["host"] in wrote.stdout
+    (attach,) = json.loads((project / ".vscode/launch.json").read_text())["configurations"]
+    local = attach["connect"]["port"]  # the IDE's own configuration, as VS Code would use it
     env = {**os.environ, "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "state")}
     command = [sys.executable, "-m", "smstudio.cli", "forward", "--team", str(studio["team"]),
                "alice", f"{local}:5678"]  # fmt: skip
