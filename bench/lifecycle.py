@@ -14,15 +14,14 @@ import argparse
 import base64
 import os
 import re
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
+from localstudio import running
 from rich.console import Console
 
-from smstudio import apply, aws, config, dockerhost, project
-from smstudio.local import runtime, stack
+from smstudio import dockerhost
+from smstudio.local import runtime
 
 PACKAGES = "jq tree ncdu zip unzip"
 DONE = re.compile(r"(?:INFO jupyterlab: done in|BASELINE done in) (\d+\.\d+)s")
@@ -114,55 +113,38 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.envs.split(",")]
     baseline_counts = [int(n) for n in args.baseline.split(",") if n]
-    team, base_dir = config.load(project.project_root() / "bootstrap/team.example.toml")
-    base = stack.free_port_base()
-    ports = stack.Ports(base, base + 1, base + 2)
     os.environ["SMSTUDIO_LIFECYCLE_TIMEOUT"] = "900"  # let the baseline finish, to time it
     rows: list[tuple[str, int, float, float, float]] = []
-    domain = ""
     console = Console(stderr=True)
-    with tempfile.TemporaryDirectory(prefix="smstudio-bench-") as tmp:
-        layout = stack.Layout(Path(tmp))
-        try:
-            stack.up(layout, ports)
-            os.environ.update(stack.env_exports(ports))
-            clients = aws.Aws(region=team.domain.region)
-            apply.Registrar(team, base_dir, clients, Console(quiet=True), tag=args.tag).run()
-            sm, logs = clients.client("sagemaker"), clients.client("logs")
-            domain = sm.list_domains()["Domains"][0]["DomainId"]
-            image = f"smstudio/jupyterlab:{args.tag}"
-            baseline_arn = sm.create_studio_lifecycle_config(
-                StudioLifecycleConfigName="bench-baseline",
-                StudioLifecycleConfigContent=base64.b64encode(
-                    BASELINE.replace("PKGS", PACKAGES).encode()
-                ).decode(),
-                StudioLifecycleConfigAppType="JupyterLab",
-            )["StudioLifecycleConfigArn"]
-            plans = [("smstudio", n, None) for n in counts]
-            plans += [("today (baseline)", n, baseline_arn) for n in baseline_counts]
-            for label, envs, lcc_arn in plans:
-                space = f"bench-{'b' if lcc_arn else 's'}{envs}"
-                sm.create_space(
-                    DomainId=domain,
-                    SpaceName=space,
-                    OwnershipSettings={"OwnerUserProfileName": "alice"},
-                    SpaceSharingSettings={"SharingType": "Private"},
-                )
-                app = {"DomainId": domain, "SpaceName": space, "AppType": "JupyterLab",
-                       "AppName": "default"}  # fmt: skip
-                console.print(f"{label}: {envs} environments: seeding ...")
-                seed(image, f"smstudio-home-{domain}-{space}", envs)
-                console.print(f"{label}: {envs} environments: first start (fills caches) ...")
-                _, first = start_once(sm, logs, app, lcc_arn)
-                console.print(f"{label}: {envs} environments: restart ...")
-                took, script = start_once(sm, logs, app, lcc_arn)
-                rows.append((label, envs, script, took, first))
-        finally:
-            stack.down(layout)
-            engine = dockerhost.client()
-            for volume in engine.volumes.list(filters={"name": f"smstudio-home-{domain}-"}):
-                if domain:
-                    volume.remove(force=True)
+    with running(args.tag) as studio:
+        sm, logs, domain = studio["sm"], studio["logs"], studio["domain"]
+        image = f"smstudio/jupyterlab:{args.tag}"
+        baseline_arn = sm.create_studio_lifecycle_config(
+            StudioLifecycleConfigName="bench-baseline",
+            StudioLifecycleConfigContent=base64.b64encode(
+                BASELINE.replace("PKGS", PACKAGES).encode()
+            ).decode(),
+            StudioLifecycleConfigAppType="JupyterLab",
+        )["StudioLifecycleConfigArn"]
+        plans = [("smstudio", n, None) for n in counts]
+        plans += [("today (baseline)", n, baseline_arn) for n in baseline_counts]
+        for label, envs, lcc_arn in plans:
+            space = f"bench-{'b' if lcc_arn else 's'}{envs}"
+            sm.create_space(
+                DomainId=domain,
+                SpaceName=space,
+                OwnershipSettings={"OwnerUserProfileName": "alice"},
+                SpaceSharingSettings={"SharingType": "Private"},
+            )
+            app = {"DomainId": domain, "SpaceName": space, "AppType": "JupyterLab",
+                   "AppName": "default"}  # fmt: skip
+            console.print(f"{label}: {envs} environments: seeding ...")
+            seed(image, f"smstudio-home-{domain}-{space}", envs)
+            console.print(f"{label}: {envs} environments: first start (fills caches) ...")
+            _, first = start_once(sm, logs, app, lcc_arn)
+            console.print(f"{label}: {envs} environments: restart ...")
+            took, script = start_once(sm, logs, app, lcc_arn)
+            rows.append((label, envs, script, took, first))
     ours = {envs: script for label, envs, script, _, _ in rows if label == "smstudio"}
     print("\nrestart of a JupyterLab space; 'first' = the first start after the environments")
     print("appeared (every interpreter checked once, packages fetched), 'script' = every")
