@@ -21,6 +21,21 @@ variable "EXTRA_CA_DIR" {
   # A folder of *.crt files trusted at build and run time (TLS-intercepting proxies).
   default = "images/extra-ca"
 }
+variable "SSM_AGENT_URL" {
+  # SSH over SSM in AWS: the SSM agent .deb from AWS, with its SHA-256. Null (skipped)
+  # offline; e.g. https://s3.amazonaws.com/ec2-downloads-windows/SSMAgent/latest/debian_amd64/amazon-ssm-agent.deb
+  default = null
+}
+variable "SSM_AGENT_SHA256" {
+  default = null
+}
+variable "AWSCLI_URL" {
+  # AWS CLI v2 (for aws ssm in the app), e.g. https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip
+  default = null
+}
+variable "AWSCLI_SHA256" {
+  default = null
+}
 variable "SOURCE_URL" {
   default = "https://github.com/smstudio/smstudio"
 }
@@ -84,6 +99,13 @@ target "base-core" {
   tags     = tags("base-core")
   context  = "images/base"
   contexts = { extra-ca = EXTRA_CA_DIR }
+  args = {
+    BASE_IMAGE       = BASE_IMAGE
+    SSM_AGENT_URL    = SSM_AGENT_URL
+    SSM_AGENT_SHA256 = SSM_AGENT_SHA256
+    AWSCLI_URL       = AWSCLI_URL
+    AWSCLI_SHA256    = AWSCLI_SHA256
+  }
 }
 
 target "kernelgateway-core" {

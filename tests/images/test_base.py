@@ -81,6 +81,10 @@ def test_helpers_from_lcc_and_ssh_are_shipped(image: str, containers: TrackedCon
         in host.file("/home/sagemaker-user/.smstudio/logs/on-start.log").content_string
     )
     assert host.file("/opt/smstudio/bin/smstudio-env").mode & 0o111
+    assert host.file("/opt/smstudio/ssh/start-sshd.sh").mode & 0o111
+    assert host.file("/opt/smstudio/bin/fetch-verified").mode & 0o111
+    # Built offline: no SSM agent (its URL and checksum were not given).
+    assert not host.exists("amazon-ssm-agent")
 
 
 def test_extra_ca_certificates_are_trusted(image: str, containers: TrackedContainers) -> None:
