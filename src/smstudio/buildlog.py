@@ -31,8 +31,12 @@ def explain(log: str, log_path: str, base_image: str | None) -> SmstudioError:
         )
     pull = _PULL.search(log)
     if pull:
+        # The image's name may be on a later line than the first sign of the failure.
+        named = [m for m in _PULL.finditer(log) if m.group("ref") or m.group("ref2")]
         found = pull.group("ref") or pull.group("ref2") or pull.group("ref3")
-        ref = base_image or (found or "?").rstrip(":")
+        if not found and named:
+            found = named[0].group("ref") or named[0].group("ref2")
+        ref = base_image or (found or "an image").rstrip(":")
         line_start = log.rfind("\n", 0, pull.start()) + 1
         line_end = log.find("\n", pull.end())
         line = log[line_start : line_end if line_end != -1 else None].strip()

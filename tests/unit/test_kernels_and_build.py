@@ -78,3 +78,15 @@ def test_expectation_comes_from_options_then_labels_then_declaration() -> None:
     assert check.expectation_for({}, check.CheckOptions(), ()).app_types == frozenset()
     with pytest.raises(SmstudioError, match="unknown app type"):
         check.expectation_for({}, check.CheckOptions(app_types=("Rstudio",)), ())
+
+
+def test_unreachable_registry_names_the_image_from_a_later_line() -> None:
+    log = (
+        '#4 ERROR: failed to do request: Head "https://registry-1.docker.io/v2/library/debian/'
+        'manifests/bookworm-slim": dial tcp: lookup registry-1.docker.io: no such host\n'
+        "ERROR: failed to solve: debian:bookworm-slim: failed to resolve source metadata for "
+        "docker.io/library/debian:bookworm-slim: failed to do request: no such host\n"
+    )
+    err = buildlog.explain(log, "/tmp/b.log", None)
+    assert "the base image docker.io/library/debian:bookworm-slim cannot be pulled" in err.problem
+    assert "--local-base" in err.fix
