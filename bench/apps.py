@@ -7,17 +7,11 @@ Run: .venv/bin/python bench/apps.py [--tag dev] [--runs 3]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
-from smstudio import apply, aws, config, dockerhost, project
-from smstudio.local import stack
+from localstudio import running
 
 
 def settle(sm: Any, app: dict[str, str]) -> str:
@@ -33,58 +27,42 @@ def main() -> None:
     parser.add_argument("--tag", default="dev")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    team, base_dir = config.load(project.project_root() / "bootstrap/team.example.toml")
-    base = stack.free_port_base()
-    ports = stack.Ports(base, base + 1, base + 2)
     results: dict[str, list[float]] = {"JupyterLab (space)": [], "KernelGateway (user)": []}
-    domain = ""
-    with tempfile.TemporaryDirectory(prefix="smstudio-bench-") as tmp:
-        layout = stack.Layout(Path(tmp))
-        try:
-            stack.up(layout, ports)
-            os.environ.update(stack.env_exports(ports))
-            clients = aws.Aws(region=team.domain.region)
-            apply.Registrar(team, base_dir, clients, Console(quiet=True), tag=args.tag).run()
-            sm = clients.client("sagemaker")
-            domain = sm.list_domains()["Domains"][0]["DomainId"]
-            sm.create_space(
-                DomainId=domain,
-                SpaceName="bench",
-                OwnershipSettings={"OwnerUserProfileName": "alice"},
-                SpaceSharingSettings={"SharingType": "Private"},
-            )
-            apps = {
-                "JupyterLab (space)": {
-                    "DomainId": domain,
-                    "SpaceName": "bench",
-                    "AppType": "JupyterLab",
-                    "AppName": "default",
-                },
-                "KernelGateway (user)": {
-                    "DomainId": domain,
-                    "UserProfileName": "alice",
-                    "AppType": "KernelGateway",
-                    "AppName": "bench",
-                },
-            }
-            for _ in range(args.runs):
-                for name, app in apps.items():
-                    started = time.monotonic()
-                    sm.create_app(**app)
-                    status = settle(sm, app)
-                    elapsed = time.monotonic() - started
-                    if status != "InService":
-                        raise SystemExit(
-                            f"{name}: {status}: {sm.describe_app(**app).get('FailureReason')}"
-                        )
-                    results[name].append(elapsed)
-                    sm.delete_app(**app)
-                    settle(sm, app)
-        finally:
-            stack.down(layout)
-            for volume in dockerhost.client().volumes.list(filters={"name": "smstudio-home-"}):
-                if domain and volume.name.startswith(f"smstudio-home-{domain}-"):
-                    volume.remove(force=True)
+    with running(args.tag) as studio:
+        sm, domain = studio["sm"], studio["domain"]
+        sm.create_space(
+            DomainId=domain,
+            SpaceName="bench",
+            OwnershipSettings={"OwnerUserProfileName": "alice"},
+            SpaceSharingSettings={"SharingType": "Private"},
+        )
+        apps = {
+            "JupyterLab (space)": {
+                "DomainId": domain,
+                "SpaceName": "bench",
+                "AppType": "JupyterLab",
+                "AppName": "default",
+            },
+            "KernelGateway (user)": {
+                "DomainId": domain,
+                "UserProfileName": "alice",
+                "AppType": "KernelGateway",
+                "AppName": "bench",
+            },
+        }
+        for _ in range(args.runs):
+            for name, app in apps.items():
+                started = time.monotonic()
+                sm.create_app(**app)
+                status = settle(sm, app)
+                elapsed = time.monotonic() - started
+                if status != "InService":
+                    raise SystemExit(
+                        f"{name}: {status}: {sm.describe_app(**app).get('FailureReason')}"
+                    )
+                results[name].append(elapsed)
+                sm.delete_app(**app)
+                settle(sm, app)
     print(f"{'CreateApp -> InService':<26}{'first s':>9}{'median s':>10}{'max s':>8}  goal <= 15 s")
     for name, times in results.items():
         median = statistics.median(times)
