@@ -15,11 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from smstudio import usage
+
 Policy = dict[str, Any]
 TAG = "studiouserid"
 CALLER = "${aws:PrincipalTag/" + TAG + "}"
 APP_USER = "${aws:SourceIdentity}"
-HOME_USAGE_GROUP = "/smstudio/home-usage"
 SSH_OWNER = "SSHOwner"  # the tag apps register their SSM managed instance with
 SSM_INSTANCE_ROLE = "smstudio-ssm-instance"
 VERSION = "2012-10-17"
@@ -180,7 +181,7 @@ def execution_role_policy(scope: Scope, bucket: str) -> Policy:
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup"],
             "Resource": [
                 f"arn:aws:logs:{scope.region}:{scope.account}:log-group:/aws/sagemaker/*",
-                f"arn:aws:logs:{scope.region}:{scope.account}:log-group:{HOME_USAGE_GROUP}:*",
+                f"arn:aws:logs:{scope.region}:{scope.account}:log-group:{usage.GROUP}:*",
             ],
         },
         {

@@ -105,14 +105,8 @@ def _container(app: dict[str, Any]) -> Any:
     return found[0]
 
 
-def push_key(sm: Any, host: StudioHost, public_key: str) -> None:
-    """Authorize the laptop's key in the app (local Studio: through the container)."""
-    if not is_local(sm):
-        raise SmstudioError(
-            "SSH over SSM (a Studio domain in AWS) is not available in this version yet",
-            "use the local Studio (`smstudio local up`), or sagemaker-ssh-helper for now",
-        )
-    box = _container(running_app(sm, host))
+def push_key(box: Any, host: StudioHost, public_key: str) -> None:
+    """Authorize the laptop's key in the app's container (local Studio)."""
     line = shlex.quote(public_key.strip())
     script = (
         'f=$HOME/.smstudio/ssh/authorized_keys; mkdir -p "${f%/*}"; touch "$f"; '
@@ -129,9 +123,15 @@ def push_key(sm: Any, host: StudioHost, public_key: str) -> None:
 
 
 def proxy(sm: Any, host: StudioHost) -> int:
-    """ProxyCommand: push the key, then carry stdin/stdout to the app's sshd."""
-    push_key(sm, host, Path(f"{key_for(host)}.pub").read_text())
+    """ProxyCommand: find the running app once, push the key, then carry stdin/stdout to
+    the app's sshd (local Studio: through its container)."""
+    if not is_local(sm):
+        raise SmstudioError(
+            "SSH over SSM (a Studio domain in AWS) is not available in this version yet",
+            "use the local Studio (`smstudio local up`), or sagemaker-ssh-helper for now",
+        )
     box = _container(running_app(sm, host))
+    push_key(box, host, Path(f"{key_for(host)}.pub").read_text())
     command = ["docker", "exec", "-i", box.id, "python3", "-c", BRIDGE, str(SSHD_PORT)]
     return subprocess.call(command)
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,21 @@ def smstudio(
     return subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
     )
+
+
+@contextmanager
+def forwarding(studio: dict[str, Any], local: int, remote: int) -> Iterator[None]:
+    """`smstudio forward alice LOCAL:REMOTE` running for the block."""
+    env = {**os.environ, "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "state")}
+    command = [sys.executable, "-m", "smstudio.cli", "forward", "--team", str(studio["team"]),
+               "alice", f"{local}:{remote}"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def ssh_config(studio: dict[str, Any]) -> Path:
@@ -108,12 +124,7 @@ def test_port_forward_reaches_a_server_in_the_app(studio: dict[str, Any]) -> Non
     box.exec_run(["python3", "-m", "http.server", "8765", "--bind", "127.0.0.1",
                   "--directory", "/opt/smstudio"], detach=True)  # fmt: skip
     local = 18765 + os.getpid() % 1000
-    env = {**os.environ, "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "state")}
-    command = [sys.executable, "-m", "smstudio.cli", "forward", "--team", str(studio["team"]),
-               "alice", f"{local}:8765"]  # fmt: skip
-    forwarding = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
+    with forwarding(studio, local, 8765):
 
         def answers() -> requests.Response | None:
             try:
@@ -123,9 +134,6 @@ def test_port_forward_reaches_a_server_in_the_app(studio: dict[str, Any]) -> Non
 
         page = wait_for(answers, 60, "the forwarded port")
         assert page.status_code == 200 and "lcc/" in page.text
-    finally:
-        forwarding.terminate()
-        forwarding.wait(10)
 
 
 def test_what_sshd_refuses(studio: dict[str, Any]) -> None:
@@ -245,12 +253,7 @@ def test_remote_debugging_through_a_forward(studio: dict[str, Any]) -> None:
     assert "Connect to Host" in wrote.stdout and studio["host"] in wrote.stdout
     (attach,) = json.loads((project / ".vscode/launch.json").read_text())["configurations"]
     local = attach["connect"]["port"]  # the IDE's own configuration, as VS Code would use it
-    env = {**os.environ, "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "state")}
-    command = [sys.executable, "-m", "smstudio.cli", "forward", "--team", str(studio["team"]),
-               "alice", f"{local}:5678"]  # fmt: skip
-    forwarding = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
+    with forwarding(studio, local, 5678):
 
         def attached() -> Dap | None:
             try:
@@ -279,6 +282,3 @@ def test_remote_debugging_through_a_forward(studio: dict[str, Any]) -> None:
         assert values["answer"] == "42"
         dap.request("continue", threadId=stopped["threadId"])
         dap.sock.close()
-    finally:
-        forwarding.terminate()
-        forwarding.wait(10)

@@ -183,18 +183,20 @@ class DockerAppRuntime:
         self.endpoint_dir = self.socket_root / "endpoint"
         self._endpoint_relays = self._serve_endpoint()
 
-    def _serve_endpoint(self) -> list[socket.socket]:
-        """Host side of the AWS endpoint relays: a socket per service in a folder every app
-        container mounts."""
+    def _serve_endpoint(self) -> dict[str, socket.socket]:
+        """Host side of the AWS endpoint relays: a socket per service (by its name in
+        CONTAINER_PORTS) in a folder every app container mounts."""
         self.endpoint_dir.mkdir(parents=True, exist_ok=True)
         self.endpoint_dir.chmod(0o755)
         shutil.copyfile(relay.__file__, self.endpoint_dir / "relay.py")
         targets = {"aws": self.settings.aws_endpoint, "sagemaker": self.settings.sagemaker_endpoint}
-        return [
-            relay.start(f"unix:{self.endpoint_dir / name}.sock", f"tcp:{url.rsplit(':', 1)[1]}")
+        return {
+            name: relay.start(
+                f"unix:{self.endpoint_dir / name}.sock", f"tcp:{url.rsplit(':', 1)[1]}"
+            )
             for name, url in targets.items()
             if url
-        ]
+        }
 
     # AppRuntime protocol
     def start(self, app: dict[str, Any]) -> None:
@@ -273,9 +275,8 @@ class DockerAppRuntime:
         """The container side of the relays, started before the lifecycle script so it can
         call AWS; waits until they listen."""
         pairs = [
-            f"tcp:{port}=unix:{ENDPOINT_DIR}/{name}.sock"
-            for name, port in CONTAINER_PORTS.items()
-            if (self.endpoint_dir / f"{name}.sock").exists()
+            f"tcp:{CONTAINER_PORTS[name]}=unix:{ENDPOINT_DIR}/{name}.sock"
+            for name in self._endpoint_relays
         ]
         if plan.vpc_only:
             pairs.append(f"unix:{APP_SOCKET_DIR}/app.sock=tcp:8888")
@@ -375,10 +376,9 @@ class DockerAppRuntime:
             "HOME": plan.mount_path,
             **CREDENTIALS,
         }
-        for name, port in CONTAINER_PORTS.items():
-            if (self.endpoint_dir / f"{name}.sock").exists():
-                variable = "AWS_ENDPOINT_URL" + ("" if name == "aws" else f"_{name.upper()}")
-                env[variable] = f"http://127.0.0.1:{port}"
+        for name in self._endpoint_relays:
+            variable = "AWS_ENDPOINT_URL" + ("" if name == "aws" else f"_{name.upper()}")
+            env[variable] = f"http://127.0.0.1:{CONTAINER_PORTS[name]}"
         volumes: dict[str, dict[str, str]] = {
             home: {"bind": plan.mount_path, "mode": "rw"},
             str(metadata): {"bind": "/opt/ml/metadata/resource-metadata.json", "mode": "ro"},
