@@ -147,15 +147,15 @@ step_idle_checker() {
     --minutes "$SMSTUDIO_IDLE_MINUTES"
 }
 
-# sshd on 127.0.0.1 for SSH from the laptop (the image's ssh/start-sshd.sh).
+# SSH from the laptop (the image's ssh/start.sh): sshd on 127.0.0.1, SSM registration.
 step_ssh() {
-  local script=/opt/smstudio/ssh/start-sshd.sh
+  local script=/opt/smstudio/ssh/start.sh
   if [ ! -x "$script" ]; then
     log_info "ssh: no $script in this image, no SSH"
     return 0
   fi
-  run_budgeted ssh "$(smstudio_budget 15)" "$script" \
-    || log_error "ssh: sshd did not start; see ~/.smstudio/logs/ssh.log and sshd.log"
+  run_budgeted ssh "$(smstudio_budget 30)" "$script" \
+    || log_error "ssh: not ready; see ~/.smstudio/logs/ssh.log and sshd.log"
 }
 
 step_hooks() {

@@ -74,9 +74,11 @@ class Registrar:
 
     # --- IAM -------------------------------------------------------------------------
 
-    def _role(self, name: str, policy: dict[str, Any] | None) -> str:
+    def _role(
+        self, name: str, policy: dict[str, Any] | None, trust_policy: dict[str, Any] | None = None
+    ) -> str:
         client = self.clients.client("iam")
-        trust = json.dumps(iam.sagemaker_trust_policy())
+        trust = json.dumps(trust_policy or iam.sagemaker_trust_policy())
         try:
             arn = str(client.get_role(RoleName=name)["Role"]["Arn"])
         except client.exceptions.NoSuchEntityException:
@@ -328,6 +330,7 @@ class Registrar:
         bucket = f"sagemaker-{region}-{self.account}"
         execution_role = self._role(EXECUTION_ROLE, iam.execution_role_policy(scope, bucket))
         image_role = self._role(IMAGE_ROLE, None)
+        self._role(iam.SSM_INSTANCE_ROLE, iam.ssm_instance_policy(), iam.ssm_trust_policy())
         declared = kernels.declared_kernelspecs(project.project_root())
         for name, image in self.team.images.items():
             self._image(name, image.target, image_role)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -107,13 +108,27 @@ def local_status() -> None:
 
 
 @local_app.command("env")
-def local_env() -> None:
+def local_env(
+    user: Annotated[
+        str | None,
+        typer.Option(
+            help="Act as this Studio user (their own access key, tagged studiouserid=USER, "
+            "so the user policy's rules apply, e.g. SSH only into their own apps). "
+            "Default: the platform admin."
+        ),
+    ] = None,
+) -> None:
     """Print the exports that point boto3, the AWS CLI and smstudio at the local Studio.
 
-    Use: eval "$(smstudio local env)"
+    Use: eval "$(smstudio local env)"   or, as a data scientist:
+    eval "$(smstudio local env --user alice)"
     """
-    for key, value in stack.env_exports(stack.Ports.from_env()).items():
-        print(f"export {key}={value}")
+    ports = stack.Ports.from_env()
+    exports = stack.env_exports(ports)
+    if user is not None:
+        exports.update(stack.user_credentials(ports, user))
+    for key, value in exports.items():
+        print(f"export {key}={shlex.quote(value)}")
 
 
 @images_app.command("local-base")
@@ -308,6 +323,16 @@ def _studio(team: Path) -> tuple[config.Team, Any]:
     return spec, aws.Aws(region=spec.domain.region).client("sagemaker")
 
 
+def _ssh_target(team: Path, target: str) -> tuple[config.Team, sshconfig.StudioHost]:
+    """TARGET resolved and checked the way the ProxyCommand will use it (clear errors
+    here: not running, not registered, agent offline, not yours)."""
+    spec, _ = config.load(team)
+    clients = aws.Aws(region=spec.domain.region)
+    host = ssh.resolve(clients.client("sagemaker"), spec, target)
+    ssh.preflight(clients, host)
+    return spec, host
+
+
 @app.command("up")
 def workspace_up(
     user: Annotated[str, typer.Argument(help="A user from the team file.")],
@@ -429,11 +454,9 @@ def ssh_command(
         if not command or len(command) != 1:
             raise SmstudioError("usage: smstudio ssh proxy HOST", "give exactly one host name")
         host = sshconfig.parse_host(command[0])
-        sm = aws.Aws(region=region or os.environ.get("AWS_DEFAULT_REGION")).client("sagemaker")
-        raise typer.Exit(ssh.proxy(sm, host))
-    spec, sm = _studio(team)
-    host = ssh.resolve(sm, spec, target)
-    ssh.running_app(sm, host)
+        clients = aws.Aws(region=region or os.environ.get("AWS_DEFAULT_REGION"))
+        raise typer.Exit(ssh.proxy(clients, host, clients.session.region_name))
+    spec, host = _ssh_target(team, target)
     args = ssh.ssh_args(host, spec.domain.region, [])
     raise typer.Exit(subprocess.call([*args, *(command or [])]))
 
@@ -479,9 +502,7 @@ def forward(
 ) -> None:
     """Forward ports from 127.0.0.1 here to 127.0.0.1 in the app (Streamlit, Dask,
     debugpy) until Ctrl-C."""
-    spec, sm = _studio(team)
-    host = ssh.resolve(sm, spec, target)
-    ssh.running_app(sm, host)
+    spec, host = _ssh_target(team, target)
     forwards: list[str] = []
     for port in ports:
         local, _, remote = port.partition(":")

@@ -138,6 +138,7 @@ def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
                 "sagemaker:ListUserProfiles",
                 "ssm:DescribeInstanceInformation",
                 "ssm:ListCommandInvocations",
+                "ssm:GetCommandInvocation",
             ],
             "Resource": ["*"],
         },
@@ -229,6 +230,42 @@ def execution_role_policy(scope: Scope, bucket: str) -> Policy:
             "Action": ["sagemaker:DeleteApp"],
             "Resource": [scope.arn(f"app/{scope.domain_id}/*/kernelgateway/*")],
         },
+    )
+
+
+def ssm_instance_policy() -> Policy:
+    """The role of the apps' SSM managed instances (the activation's role): the agent's
+    own channels for Run Command and Session Manager, nothing of the account's data."""
+    return _doc(
+        {
+            "Sid": "SsmAgentChannels",
+            "Effect": "Allow",
+            "Action": [
+                "ssm:UpdateInstanceInformation",
+                "ssmmessages:CreateControlChannel",
+                "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel",
+                "ssmmessages:OpenDataChannel",
+                "ec2messages:AcknowledgeMessage",
+                "ec2messages:DeleteMessage",
+                "ec2messages:FailMessage",
+                "ec2messages:GetEndpoint",
+                "ec2messages:GetMessages",
+                "ec2messages:SendReply",
+            ],
+            "Resource": ["*"],
+        }
+    )
+
+
+def ssm_trust_policy() -> Policy:
+    """Trust for the managed-instance role: SSM assumes it for registered apps."""
+    return _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ssm.amazonaws.com"},
+            "Action": ["sts:AssumeRole"],
+        }
     )
 
 

@@ -1,9 +1,10 @@
-"""The laptop side of SSH into Studio apps: find the app, make and push the host's key,
-and carry the SSH stream to the app's sshd (127.0.0.1:2222 in the container).
+"""The laptop side of SSH into Studio apps: find the app, make the host's key, push the
+public key and carry the SSH stream to the app's sshd (127.0.0.1:2222 in the container).
 
-Transports: in the local Studio, through the container itself (`docker exec` of a small
-stdin/stdout bridge), the same entry point (`smstudio ssh proxy HOST`) that the AWS
-transport (SSM) will use. Keys are made here and only the public key is pushed.
+One entry point, `smstudio ssh proxy HOST`, and the same SSM steps everywhere (managed
+instance by tags, key through Run Command, StartSession); the stream then goes through
+the session-manager plugin in AWS, through the container itself (`docker exec` of a
+small stdin/stdout bridge) in the local Studio. Only the public key leaves here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from smstudio import apps, dockerhost, project
+from smstudio import apps, dockerhost, project, ssm
 from smstudio.config import Team
 from smstudio.errors import SmstudioError
 from smstudio.local import runtime
@@ -34,8 +35,14 @@ BRIDGE = (
     "while (d:=s.recv(65536)):\n"
     "    os.write(1,d)\n"
 )
-ENV_KEYS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION")  # fmt: skip
+ENDPOINT_KEYS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SSM",
+                 "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION")  # fmt: skip
+ENV_KEYS = (*ENDPOINT_KEYS, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def _local_endpoint() -> bool:
+    url = os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER") or os.environ.get("AWS_ENDPOINT_URL")
+    return bool(url) and urlparse(url).hostname == "127.0.0.1"
 
 
 def ssh_dir() -> Path:
@@ -105,41 +112,44 @@ def _container(app: dict[str, Any]) -> Any:
     return found[0]
 
 
-def push_key(box: Any, host: StudioHost, public_key: str) -> None:
-    """Authorize the laptop's key in the app's container (local Studio)."""
-    line = shlex.quote(public_key.strip())
-    script = (
-        'f=$HOME/.smstudio/ssh/authorized_keys; mkdir -p "${f%/*}"; touch "$f"; '
-        f'chmod 600 "$f"; grep -qxF {line} "$f" || echo {line} >>"$f"'
-    )
-    done = box.exec_run(["sh", "-c", script])
-    if done.exit_code != 0:
-        raise SmstudioError(f"could not authorize the key in {host.name}: {done.output!r}")
-    if box.exec_run(["test", "-s", "/tmp/smstudio-sshd/sshd.pid"]).exit_code != 0:
-        raise SmstudioError(
-            f"{host.name}: sshd is not running in the app",
-            "restart the app; its lifecycle log (CloudWatch) says why sshd did not start",
-        )
+def preflight(clients: Any, host: StudioHost) -> None:
+    """What the ProxyCommand will do, checked before ssh starts so a refusal is a clear
+    error here rather than a closed connection: app running, managed instance online,
+    the key accepted through Run Command (which SSM allows only on your own apps)."""
+    sm, ssm_client = clients.client("sagemaker"), clients.client("ssm")
+    app = running_app(sm, host)
+    instance_id = ssm.find_instance(ssm_client, host, app["AppArn"])
+    ssm.push_key(ssm_client, host, instance_id, Path(f"{key_for(host)}.pub").read_text())
 
 
-def proxy(sm: Any, host: StudioHost) -> int:
-    """ProxyCommand: find the running app once, push the key, then carry stdin/stdout to
-    the app's sshd (local Studio: through its container)."""
+def proxy(clients: Any, host: StudioHost, region: str) -> int:
+    """ProxyCommand: find the running app and its managed instance, push the key through
+    Run Command, start the SSH session (SSM decides whether it is yours), then carry the
+    stream: in AWS the AWS CLI and the session-manager plugin; in the local Studio the
+    container itself, after the same SSM calls to its control plane."""
+    sm, ssm_client = clients.client("sagemaker"), clients.client("ssm")
+    app = running_app(sm, host)
+    instance_id = ssm.find_instance(ssm_client, host, app["AppArn"])
+    public_key = Path(f"{key_for(host)}.pub").read_text()
     if not is_local(sm):
-        raise SmstudioError(
-            "SSH over SSM (a Studio domain in AWS) is not available in this version yet",
-            "use the local Studio (`smstudio local up`), or sagemaker-ssh-helper for now",
-        )
-    box = _container(running_app(sm, host))
-    push_key(box, host, Path(f"{key_for(host)}.pub").read_text())
+        command = ssm.session_command(instance_id, region)  # pre-flight before any change
+        ssm.push_key(ssm_client, host, instance_id, public_key)
+        sys.stdout.flush()
+        os.execvp(command[0], command)
+    ssm.push_key(ssm_client, host, instance_id, public_key)
+    ssm.start_session(ssm_client, host, instance_id)
+    box = _container(app)
     command = ["docker", "exec", "-i", box.id, "python3", "-c", BRIDGE, str(SSHD_PORT)]
     return subprocess.call(command)
 
 
 def proxy_command(region: str) -> str:
     """The ProxyCommand for ssh: this interpreter, with the endpoint settings in force now
-    (so plain `ssh` reaches the same Studio without sourcing anything)."""
-    env = " ".join(f"{k}={shlex.quote(os.environ[k])}" for k in ENV_KEYS if k in os.environ)
+    (so plain `ssh` reaches the same Studio without sourcing anything). Access keys are
+    written into it only for the local Studio's own keys; AWS credentials stay where the
+    AWS tools find them (profile, SSO cache)."""
+    keys = ENV_KEYS if _local_endpoint() else ENDPOINT_KEYS
+    env = " ".join(f"{k}={shlex.quote(os.environ[k])}" for k in keys if k in os.environ)
     prefix = f"env {env} " if env else ""
     return f"{prefix}{shlex.quote(sys.executable)} -m smstudio.cli ssh --region {region} proxy"
 

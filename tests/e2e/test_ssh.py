@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from smstudio import sshconfig
-from tests.e2e.conftest import container_of, local_studio, settle
+from tests.e2e.conftest import container_of, local_studio, log_lines, settle
 from tests.emulator.conftest import private_space, write_team
 from tests.helpers import wait_for
 
@@ -171,6 +171,65 @@ def test_what_sshd_refuses(studio: dict[str, Any]) -> None:
     assert "PermitRootLogin no" in sshd and "PasswordAuthentication no" in sshd
 
 
+def as_user(studio: dict[str, Any], user: str) -> dict[str, str]:
+    """`eval "$(smstudio local env --user USER)"`: the user's own local identity."""
+    base = os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "smstudio.cli", "local", "env", "--user", user],
+        env={**os.environ, "SMSTUDIO_LOCAL_PORT": base}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines())
+    assert exports["AWS_ACCESS_KEY_ID"] != "testing"
+    return exports
+
+
+def test_app_registers_with_ssm_as_its_owner(studio: dict[str, Any]) -> None:
+    """At start the app registers as a managed instance tagged with its owner (from the
+    profile's studiouserid tag) and its ARN; the ssh step logs it."""
+    ssm = studio["clients"].client("ssm")
+    arn = studio["sm"].describe_app(**studio["app"])["AppArn"]
+    found = ssm.describe_instance_information(
+        Filters=[{"Key": "tag:SSHResourceArn", "Values": [arn]}]
+    )["InstanceInformationList"]
+    assert [i["PingStatus"] for i in found] == ["Online"], found
+    tags = ssm.list_tags_for_resource(ResourceType="ManagedInstance",
+                                      ResourceId=found[0]["InstanceId"])["TagList"]  # fmt: skip
+    by_key = {t["Key"]: t["Value"] for t in tags}
+    assert by_key["SSHOwner"] == "alice" and by_key["SSHResourceArn"] == arn
+    assert set(by_key) >= {"SSHCreator", "SSHTimestamp", "SSHResourceName"}
+    lines = log_lines(studio["logs"], studio["app"])
+    assert any(f"registered with SSM as {found[0]['InstanceId']}" in ln for ln in lines), lines
+
+
+def test_bob_is_refused_alices_app(studio: dict[str, Any]) -> None:
+    """The SSHOwner rule, as the user policy would apply it in AWS: bob's own identity
+    cannot push a key to, or open a session on, alice's app; alice's identity can."""
+    team, host = str(studio["team"]), studio["host"]
+    env = {
+        **os.environ,
+        **as_user(studio, "bob"),
+        "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "bob"),
+    }
+    command = [sys.executable, "-m", "smstudio.cli", "ssh", "--team", team, host, "--", "id"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout
+    assert f"{host} is not yours" in done.stderr and "belongs to someone else" in done.stderr
+    assert "ssm:SendCommand" in done.stderr and "smstudio-user/bob" in done.stderr
+    # the ProxyCommand itself refuses too (bob writing his own ssh config)
+    proxy = [sys.executable, "-m", "smstudio.cli", "ssh", "proxy", host]
+    done = subprocess.run(proxy, env=env, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
+    assert done.returncode == 2 and "is not yours" in done.stderr
+    alice = {**os.environ, **as_user(studio, "alice"),
+             "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "alice")}  # fmt: skip
+    command = [sys.executable, "-m", "smstudio.cli", "ssh", "--team", team, host, "--", "id", "-un"]
+    done = subprocess.run(command, env=alice, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "sagemaker-user", done.stderr
+
+
 def test_preflight_errors_say_what_to_do(studio: dict[str, Any]) -> None:
     done = smstudio(studio, "ssh", "--team", str(studio["team"]), "bob", "--", "true")
     assert done.returncode == 2
@@ -282,3 +341,22 @@ def test_remote_debugging_through_a_forward(studio: dict[str, Any]) -> None:
         assert values["answer"] == "42"
         dap.request("continue", threadId=stopped["threadId"])
         dap.sock.close()
+
+
+def test_a_restarted_app_replaces_its_registration(studio: dict[str, Any]) -> None:
+    """The previous registration of the same app is removed at start: one managed
+    instance per app, however often it restarts."""
+    sm, ssm = studio["sm"], studio["clients"].client("ssm")
+    arn = sm.describe_app(**studio["app"])["AppArn"]
+    by_arn = [{"Key": "tag:SSHResourceArn", "Values": [arn]}]
+    (before,) = ssm.describe_instance_information(Filters=by_arn)["InstanceInformationList"]
+    sm.delete_app(**studio["app"])
+    assert settle(sm, studio["app"])["Status"] == "Deleted"
+    (stale,) = ssm.describe_instance_information(Filters=by_arn)["InstanceInformationList"]
+    assert stale["PingStatus"] == "ConnectionLost"
+    sm.create_app(**studio["app"], ResourceSpec={"InstanceType": "ml.t3.medium"})
+    assert settle(sm, studio["app"])["Status"] == "InService"
+    (after,) = ssm.describe_instance_information(Filters=by_arn)["InstanceInformationList"]
+    assert after["InstanceId"] != before["InstanceId"] and after["PingStatus"] == "Online"
+    done = smstudio(studio, "ssh", "--team", str(studio["team"]), "alice", "--", "true")
+    assert done.returncode == 0, done.stderr

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from rich.console import Console
 
-from smstudio import apply, aws, config, dockerhost, push
+from smstudio import apply, aws, config, dockerhost, iam, push
 from smstudio.errors import SmstudioError
 from smstudio.local import stack
 from tests.emulator.conftest import write_team
@@ -94,6 +96,19 @@ def test_apply_creates_everything_then_changes_nothing(
     assert (
         sm.describe_image_version(ImageName="smstudio-jupyterlab")["ImageVersionStatus"]
         == "CREATED"
+    )
+
+    # the role apps' SSM managed instances get: trusted by SSM, the agent's channels only
+    iam_client = studio.client("iam")
+    role = iam_client.get_role(RoleName="smstudio-ssm-instance")["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(unquote(trust)) if isinstance(trust, str) else trust
+    assert trust["Statement"][0]["Principal"] == {"Service": "ssm.amazonaws.com"}
+    policy = iam_client.get_role_policy(
+        RoleName="smstudio-ssm-instance", PolicyName="smstudio-ssm-instance"
+    )["PolicyDocument"]
+    assert (json.loads(unquote(policy)) if isinstance(policy, str) else policy) == (
+        iam.ssm_instance_policy()
     )
 
     mutations = apply.count_mutations(studio)

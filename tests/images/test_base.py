@@ -81,10 +81,18 @@ def test_helpers_from_lcc_and_ssh_are_shipped(image: str, containers: TrackedCon
         in host.file("/home/sagemaker-user/.smstudio/logs/on-start.log").content_string
     )
     assert host.file("/opt/smstudio/bin/smstudio-env").mode & 0o111
-    assert host.file("/opt/smstudio/ssh/start-sshd.sh").mode & 0o111
+    for script in ("start.sh", "start-sshd.sh", "ssm_register.py"):
+        assert host.file(f"/opt/smstudio/ssh/{script}").mode & 0o111, script
     assert host.file("/opt/smstudio/bin/fetch-verified").mode & 0o111
-    # Built offline: no SSM agent (its URL and checksum were not given).
+    # Built offline: no SSM agent (its URL and checksum were not given), so neither its
+    # registration scripts (sagemaker-ssh-helper); the ssh step says so and goes on.
     assert not host.exists("amazon-ssm-agent")
+    assert not host.file("/opt/smstudio/ssh-helper").exists
+    metadata = '{"DomainId": "d-1", "ResourceArn": "arn:app", "UserProfileName": "alice"}'
+    box.exec_run(["sh", "-c", f"mkdir -p /opt/ml/metadata && echo '{metadata}' "
+                  "> /opt/ml/metadata/resource-metadata.json"], user="root")  # fmt: skip
+    run = host.run("/opt/smstudio/ssh/ssm_register.py")
+    assert run.rc == 0 and "INFO ssh: no SSM agent" in run.stdout and "SSM_AGENT_URL" in run.stdout
 
 
 def test_extra_ca_certificates_are_trusted(image: str, containers: TrackedContainers) -> None:

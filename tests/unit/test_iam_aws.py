@@ -18,6 +18,7 @@ def all_policies() -> dict[str, iam.Policy]:
         "user": iam.user_policy(SCOPE, TYPES),
         "execution": iam.execution_role_policy(SCOPE, "team-bucket"),
         "trust": iam.sagemaker_trust_policy(),
+        "ssm-instance": iam.ssm_instance_policy(),
     }
 
 
@@ -29,7 +30,7 @@ KNOWN_GAPS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["user", "execution"])
+@pytest.mark.parametrize("name", ["user", "execution", "ssm-instance"])
 def test_parliament_finds_nothing(name: str) -> None:
     findings = analyze_policy_string(json.dumps(all_policies()[name])).findings
     assert [(f.issue, f.detail) for f in findings if (f.issue, f.detail) not in KNOWN_GAPS] == []
@@ -63,7 +64,7 @@ def test_user_policy_confines_the_caller_to_their_own_profile() -> None:
     for statement in statements:
         if statement["Resource"] == ["*"]:
             assert all(
-                a.split(":")[1].startswith(("List", "Describe")) for a in statement["Action"]
+                a.split(":")[1].startswith(("List", "Describe", "Get")) for a in statement["Action"]
             )
 
 
@@ -106,6 +107,19 @@ def test_ssh_reaches_only_apps_the_caller_owns() -> None:
         if statement["Resource"] == ["*"]:
             assert "ssm:StartSession" not in statement["Action"]
             assert "ssm:SendCommand" not in statement["Action"]
+
+
+def test_managed_instance_role_carries_only_the_agent_channels() -> None:
+    """What the activation's role gives an app's managed instance: the agent's message
+    channels, no data, no way to reach another instance."""
+    (statement,) = iam.ssm_instance_policy()["Statement"]
+    services = {a.split(":")[0] for a in statement["Action"]}
+    assert services == {"ssm", "ssmmessages", "ec2messages"}
+    assert [a for a in statement["Action"] if a.startswith("ssm:")] == [
+        "ssm:UpdateInstanceInformation"
+    ]
+    (trust,) = iam.ssm_trust_policy()["Statement"]
+    assert trust["Principal"] == {"Service": "ssm.amazonaws.com"}
 
 
 def test_env_endpoint_precedence() -> None:

@@ -198,6 +198,28 @@ class DockerAppRuntime:
             if url
         }
 
+    # InstanceHost protocol (the control plane's SSM managed instances)
+    def _container_of(self, arn: str) -> Any:
+        found = dockerhost.client().containers.list(filters={"label": f"{LABEL}={arn}"})
+        return found[0] if found else None
+
+    def online(self, app_arn: str) -> bool:
+        return self._container_of(app_arn) is not None
+
+    def run_as_root(self, app_arn: str, script: str, timeout: float) -> tuple[int, str, str]:
+        """Run Command's AWS-RunShellScript: bash as root in the app's container."""
+        box = self._container_of(app_arn)
+        if box is None:
+            raise RuntimeError(f"no running container for {app_arn}")
+        command = ["timeout", str(max(1, int(timeout))), "bash", "-c", script]
+        done = box.exec_run(command, user="root", demux=True)
+        out, err = done.output
+        return (
+            done.exit_code,
+            (out or b"").decode(errors="replace"),
+            (err or b"").decode(errors="replace"),
+        )
+
     # AppRuntime protocol
     def start(self, app: dict[str, Any]) -> None:
         threading.Thread(target=self._start, args=(app,), daemon=True).start()
@@ -379,6 +401,8 @@ class DockerAppRuntime:
         for name in self._endpoint_relays:
             variable = "AWS_ENDPOINT_URL" + ("" if name == "aws" else f"_{name.upper()}")
             env[variable] = f"http://127.0.0.1:{CONTAINER_PORTS[name]}"
+        if "sagemaker" in self._endpoint_relays:  # the control plane also serves SSM
+            env["AWS_ENDPOINT_URL_SSM"] = env["AWS_ENDPOINT_URL_SAGEMAKER"]
         volumes: dict[str, dict[str, str]] = {
             home: {"bind": plan.mount_path, "mode": "rw"},
             str(metadata): {"bind": "/opt/ml/metadata/resource-metadata.json", "mode": "ro"},

@@ -101,11 +101,30 @@ def env_exports(ports: Ports) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL": urls["moto"],
         "AWS_ENDPOINT_URL_SAGEMAKER": urls["studio"],
+        "AWS_ENDPOINT_URL_SSM": urls["studio"],
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "SMSTUDIO_LOCAL_REGISTRY": urls["registry"],
+    }
+
+
+def user_credentials(ports: Ports, user: str) -> dict[str, str]:
+    """A Studio user's own local access key (made once per local Studio)."""
+    url = f"{endpoints(ports)['studio']}/_local/identity"
+    try:
+        answer = requests.post(url, json={"User": user}, timeout=10)
+    except requests.RequestException as exc:
+        raise SmstudioError(
+            "the local Studio is not running", "start it with `smstudio local up`"
+        ) from exc
+    if answer.status_code != 200:
+        raise SmstudioError(f"no local identity for {user!r}: {answer.json().get('message')}")
+    made = answer.json()
+    return {
+        "AWS_ACCESS_KEY_ID": made["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": made["SecretAccessKey"],
     }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from smstudio.local.controlplane.operations import ControlPlane
 from smstudio.local.controlplane.server import ControlPlaneServer
+from smstudio.local.controlplane.ssm import Ssm
 from smstudio.local.controlplane.store import Store
 from smstudio.local.registry import RegistryResolver
 from smstudio.local.runtime import DockerAppRuntime, RuntimeSettings
@@ -43,8 +44,12 @@ def main() -> None:
             with plane.store.lock:
                 return copy.deepcopy(plane.store.data)
 
-        plane.runtime = DockerAppRuntime(settings, snapshot, plane.app_status)
-    server = ControlPlaneServer(plane, args.port).start()
+        runtime = DockerAppRuntime(settings, snapshot, plane.app_status)
+        plane.runtime = runtime
+        ssm = Ssm(plane.store, plane.account, host=runtime)
+    else:
+        ssm = Ssm(plane.store, plane.account)
+    server = ControlPlaneServer(plane, args.port, ssm).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

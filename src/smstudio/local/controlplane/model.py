@@ -37,13 +37,13 @@ def invalid(what: str) -> ApiError:
 
 
 @cache
-def service() -> ServiceModel:
-    return botocore.session.get_session().get_service_model("sagemaker")
+def service(name: str = "sagemaker") -> ServiceModel:
+    return botocore.session.get_session().get_service_model(name)
 
 
-def operation(name: str) -> OperationModel:
+def operation(name: str, service_name: str = "sagemaker") -> OperationModel:
     try:
-        return service().operation_model(name)
+        return service(service_name).operation_model(name)
     except Exception as exc:
         raise ApiError("UnknownOperationException", f"unknown operation {name}") from exc
 

@@ -1,0 +1,325 @@
+"""The part of AWS Systems Manager that SSH into Studio apps uses, for the local Studio:
+hybrid activations, managed instances (found by tags, deregistered), Run Command with
+AWS-RunShellScript (run as root in the app's container, as the SSM agent would) and the
+StartSession authorization, with the callers' identities and the `SSHOwner` rule from
+`smstudio iam policy`.
+
+Moto has no managed instances, so these operations live here. A managed instance is
+registered by the app itself (`/_local/ssm/register`, standing in for
+`amazon-ssm-agent -register`) and is bound to its app by the `SSHResourceArn` tag.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from smstudio.local.controlplane import model
+from smstudio.local.controlplane.identity import Caller
+from smstudio.local.controlplane.model import ApiError
+from smstudio.local.controlplane.store import Store
+
+Params = dict[str, Any]
+SSH_OWNER = "SSHOwner"
+RESOURCE_ARN = "SSHResourceArn"
+DOCUMENTS = ("AWS-StartSSHSession", "AWS-RunShellScript")
+# What `smstudio iam policy` gives a user in SSM (the first two only on their own apps).
+USER_ACTIONS = {"SendCommand", "StartSession", "DescribeInstanceInformation",
+                "ListCommandInvocations", "GetCommandInvocation"}  # fmt: skip
+OUTPUT_LIMIT = 24000  # GetCommandInvocation keeps the first 24 000 characters
+
+
+class InstanceHost(Protocol):
+    """Where managed instances run: the app containers."""
+
+    def online(self, app_arn: str) -> bool: ...
+    def run_as_root(self, app_arn: str, script: str, timeout: float) -> tuple[int, str, str]: ...
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def stamp() -> str:
+    """Run Command's string timestamps."""
+    return now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _error(code: str, message: str) -> ApiError:
+    return ApiError(code, message)
+
+
+class Ssm:
+    def __init__(self, store: Store, account: str, host: InstanceHost | None = None) -> None:
+        self.store = store
+        self.account = account
+        self.host = host
+        self.handlers: dict[str, Callable[[Params, str, Caller], dict[str, Any]]] = {
+            name.removeprefix("op_"): getattr(self, name)
+            for name in dir(self)
+            if name.startswith("op_")
+        }
+
+    def handle(self, operation: str, params: Params, region: str, caller: Caller) -> Any:
+        op = model.operation(operation, "ssm")
+        handler = self.handlers.get(operation)
+        if handler is None:
+            raise ApiError(
+                "UnknownOperationException", f"the local Studio does not implement ssm {operation}"
+            )
+        model.validate_input(op, params)
+        if caller.user is not None and operation not in USER_ACTIONS:
+            raise ApiError(
+                "AccessDeniedException",
+                f"User: {caller.arn(self.account)} is not authorized to perform: "
+                f"ssm:{operation} because no identity-based policy allows the ssm:{operation} "
+                "action",
+            )
+        with self.store.lock:
+            result = handler(params, region, caller)
+            self.store.save()
+        model.validate_output(op, result)
+        return result
+
+    # --- tables ---------------------------------------------------------------------
+
+    def _instances(self) -> dict[str, Any]:
+        return self.store.table("ssm-instances")
+
+    def _instance(self, instance_id: str) -> dict[str, Any]:
+        found = self._instances().get(instance_id)
+        if found is None:
+            raise _error("InvalidInstanceId", f"Instance {instance_id} is not a managed instance")
+        return dict(found)
+
+    def _arn(self, region: str, resource: str) -> str:
+        return f"arn:aws:ssm:{region}:{self.account}:{resource}"
+
+    def _ping(self, instance: dict[str, Any]) -> str:
+        arn = instance["Tags"].get(RESOURCE_ARN, "")
+        return "Online" if self.host is not None and self.host.online(arn) else "ConnectionLost"
+
+    # --- authorization: the user policy's SSHOwner rule ---------------------------------
+
+    def _authorize(self, caller: Caller, action: str, instance_id: str, region: str) -> None:
+        if caller.user is None:  # the admin and the execution role may
+            return
+        owner = self._instances().get(instance_id, {}).get("Tags", {}).get(SSH_OWNER)
+        if owner != caller.user:
+            resource = self._arn(region, f"managed-instance/{instance_id}")
+            raise ApiError(
+                "AccessDeniedException",
+                f"User: {caller.arn(self.account)} is not authorized to perform: {action} on "
+                f"resource: {resource} because no identity-based policy allows the {action} "
+                "action",
+            )
+
+    @staticmethod
+    def _document(caller: Caller, action: str, name: str) -> None:
+        if name not in DOCUMENTS:
+            if caller.user is not None:
+                raise ApiError(
+                    "AccessDeniedException",
+                    f"User: {caller.user} is not authorized to perform: {action} "
+                    f"on document {name}",
+                )
+            raise _error("InvalidDocument", f"the local Studio runs only {', '.join(DOCUMENTS)}")
+
+    # --- activations and registration ---------------------------------------------------
+
+    def op_CreateActivation(self, params: Params, region: str, caller: Caller) -> dict[str, Any]:
+        activation_id = str(uuid.uuid4())
+        alphabet = string.ascii_letters + string.digits
+        code = "".join(secrets.choice(alphabet) for _ in range(20))
+        self.store.table("ssm-activations")[activation_id] = {
+            "ActivationId": activation_id,
+            "Code": code,
+            "IamRole": params["IamRole"],
+            "RegistrationLimit": params.get("RegistrationLimit", 1),
+            "RegistrationsCount": 0,
+            "Description": params.get("Description", ""),
+            "Tags": {t["Key"]: t["Value"] for t in params.get("Tags", [])},
+            "CreatedDate": now(),
+        }
+        return {"ActivationId": activation_id, "ActivationCode": code}
+
+    def register(self, activation_id: str, code: str, computer: str) -> str:
+        """What `amazon-ssm-agent -register -id -code` does: a managed instance carrying
+        the activation's tags and role."""
+        with self.store.lock:
+            activation = self.store.table("ssm-activations").get(activation_id)
+            if activation is None or activation["Code"] != code:
+                raise _error("InvalidActivation", "the activation id or code is not valid")
+            if activation["RegistrationsCount"] >= activation["RegistrationLimit"]:
+                raise _error("InvalidActivation", "the activation's registration limit is used")
+            activation["RegistrationsCount"] += 1
+            instance_id = "mi-" + secrets.token_hex(9)[:17]
+            self._instances()[instance_id] = {
+                "InstanceId": instance_id,
+                "ActivationId": activation_id,
+                "IamRole": activation["IamRole"],
+                "RegistrationDate": now(),
+                "ComputerName": computer or instance_id,
+                "Tags": dict(activation["Tags"]),
+            }
+            self.store.save()
+            return instance_id
+
+    def op_DeregisterManagedInstance(self, params: Params, region: str, caller: Caller) -> Any:
+        self._instance(params["InstanceId"])
+        del self._instances()[params["InstanceId"]]
+        return {}
+
+    # --- lookup -----------------------------------------------------------------------
+
+    @staticmethod
+    def _matches(instance: dict[str, Any], ping: str, key: str, values: list[str]) -> bool:
+        tags = instance["Tags"]
+        if key.startswith("tag:"):
+            return tags.get(key.removeprefix("tag:")) in values
+        if key == "tag-key":
+            return any(v in tags for v in values)
+        field = {
+            "InstanceIds": instance["InstanceId"],
+            "ActivationIds": instance["ActivationId"],
+            "IamRole": instance["IamRole"],
+            "PingStatus": ping,
+            "ResourceType": "ManagedInstance",
+            "PlatformTypes": "Linux",
+        }
+        if key not in field:
+            raise _error("InvalidInstanceInformationFilterValue", f"unsupported filter {key}")
+        return field[key] in values
+
+    def op_DescribeInstanceInformation(self, params: Params, region: str, caller: Caller) -> Any:
+        listed = []
+        for instance in self._instances().values():
+            ping = self._ping(instance)
+            filters = [(f["Key"], f["Values"]) for f in params.get("Filters", [])]
+            legacy = params.get("InstanceInformationFilterList", [])
+            filters += [(f["key"], f["valueSet"]) for f in legacy]
+            if all(self._matches(instance, ping, k, v) for k, v in filters):
+                listed.append(
+                    {
+                        "InstanceId": instance["InstanceId"],
+                        "PingStatus": ping,
+                        "LastPingDateTime": now(),
+                        "AgentVersion": "0.0.0",  # no agent: the local Studio
+                        "PlatformType": "Linux",
+                        "ResourceType": "ManagedInstance",
+                        "IamRole": instance["IamRole"],
+                        "ActivationId": instance["ActivationId"],
+                        "RegistrationDate": instance["RegistrationDate"],
+                        "ComputerName": instance["ComputerName"],
+                        "Name": instance["ComputerName"],
+                    }
+                )
+        return {"InstanceInformationList": listed}
+
+    def op_ListTagsForResource(self, params: Params, region: str, caller: Caller) -> Any:
+        if params["ResourceType"] != "ManagedInstance":
+            raise _error("InvalidResourceType", "the local Studio keeps tags of managed instances")
+        tags = self._instance(params["ResourceId"])["Tags"]
+        return {"TagList": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
+
+    def op_AddTagsToResource(self, params: Params, region: str, caller: Caller) -> Any:
+        if params["ResourceType"] != "ManagedInstance":
+            raise _error("InvalidResourceType", "the local Studio keeps tags of managed instances")
+        self._instance(params["ResourceId"])
+        tags = self._instances()[params["ResourceId"]]["Tags"]
+        tags.update({t["Key"]: t["Value"] for t in params["Tags"]})
+        return {}
+
+    # --- Run Command and sessions -------------------------------------------------------
+
+    def op_SendCommand(self, params: Params, region: str, caller: Caller) -> Any:
+        action = "ssm:SendCommand"
+        self._document(caller, action, params["DocumentName"])
+        if params["DocumentName"] != "AWS-RunShellScript":
+            raise _error("InvalidDocument", "SendCommand takes AWS-RunShellScript here")
+        targets = params.get("InstanceIds") or []
+        if not targets:
+            raise _error("ValidationException", "the local Studio needs InstanceIds")
+        for instance_id in targets:
+            self._instance(instance_id)
+            self._authorize(caller, action, instance_id, region)
+        command_id = str(uuid.uuid4())
+        script = "\n".join(params.get("Parameters", {}).get("commands", []))
+        timeout = float(params.get("TimeoutSeconds") or 3600)
+        invocations = self.store.table("ssm-invocations")
+        for instance_id in targets:
+            invocations[f"{command_id}/{instance_id}"] = {
+                "CommandId": command_id,
+                "InstanceId": instance_id,
+                "DocumentName": params["DocumentName"],
+                "Comment": params.get("Comment", ""),
+                "Status": "InProgress",
+                "StatusDetails": "InProgress",
+                "ResponseCode": -1,
+                "ExecutionStartDateTime": stamp(),
+                "StandardOutputContent": "",
+                "StandardErrorContent": "",
+            }
+            arn = self._instances()[instance_id]["Tags"].get(RESOURCE_ARN, "")
+            threading.Thread(
+                target=self._run, args=(f"{command_id}/{instance_id}", arn, script, timeout),
+                daemon=True,
+            ).start()  # fmt: skip
+        return {
+            "Command": {
+                "CommandId": command_id,
+                "DocumentName": params["DocumentName"],
+                "InstanceIds": targets,
+                "Parameters": params.get("Parameters", {}),
+                "Status": "InProgress",
+                "RequestedDateTime": now(),
+                "TargetCount": len(targets),
+            }
+        }
+
+    def _run(self, key: str, app_arn: str, script: str, timeout: float) -> None:
+        if self.host is None or not self.host.online(app_arn):
+            code, out, err, status = -1, "", "the instance is not connected", "Undeliverable"
+        else:
+            try:
+                code, out, err = self.host.run_as_root(app_arn, script, timeout)
+                status = "Success" if code == 0 else "Failed"
+            except Exception as exc:  # the instance went away mid-command
+                code, out, err, status = -1, "", repr(exc), "Failed"
+        with self.store.lock:
+            invocation = self.store.table("ssm-invocations")[key]
+            invocation.update(
+                Status=status,
+                StatusDetails=status,
+                ResponseCode=code,
+                StandardOutputContent=out[:OUTPUT_LIMIT],
+                StandardErrorContent=err[:OUTPUT_LIMIT],
+                ExecutionEndDateTime=stamp(),
+            )
+            self.store.save()
+
+    def op_GetCommandInvocation(self, params: Params, region: str, caller: Caller) -> Any:
+        key = f"{params['CommandId']}/{params['InstanceId']}"
+        found = self.store.table("ssm-invocations").get(key)
+        if found is None:
+            raise _error("InvocationDoesNotExist", "no such command invocation")
+        return dict(found)
+
+    def op_StartSession(self, params: Params, region: str, caller: Caller) -> Any:
+        action = "ssm:StartSession"
+        self._document(caller, action, params.get("DocumentName", "SSM-SessionManagerRunShell"))
+        instance = self._instance(params["Target"])
+        self._authorize(caller, action, params["Target"], region)
+        if self._ping(instance) != "Online":
+            raise _error("TargetNotConnected", f"{params['Target']} is not connected.")
+        session_id = f"{caller.name}-{secrets.token_hex(8)}"
+        return {
+            "SessionId": session_id,
+            "TokenValue": secrets.token_urlsafe(24),
+            "StreamUrl": f"wss://ssmmessages.{region}.amazonaws.com/v1/data-channel/{session_id}",
+        }
