@@ -329,7 +329,7 @@ def _ssh_target(team: Path, target: str) -> tuple[config.Team, sshconfig.StudioH
     spec, _ = config.load(team)
     clients = aws.Aws(region=spec.domain.region)
     host = ssh.resolve(clients.client("sagemaker"), spec, target)
-    ssh.preflight(clients, host)
+    ssh.preflight(clients, host, spec.domain.region)
     return spec, host
 
 
@@ -608,7 +608,8 @@ def iam_policy(
         str | None, typer.Option(help="Team bucket (default: sagemaker-REGION-ACCOUNT).")
     ] = None,
 ) -> None:
-    """Print USER's policy, the execution role's policy and the SageMaker trust policy.
+    """Print USER's policy, the execution role's policy and the SageMaker trust policy,
+    and the role (with its SSM trust) of apps' SSM managed instances.
 
     The user policy confines USER to their own profile (studiouserid tag) and the
     instance types the team file allows them.
@@ -632,6 +633,8 @@ def iam_policy(
             scope, bucket or f"sagemaker-{region}-{account}"
         ),
         "trust:sagemaker": iam.sagemaker_trust_policy(),
+        f"role:{iam.SSM_INSTANCE_ROLE}": iam.ssm_instance_policy(),
+        "trust:ssm": iam.ssm_trust_policy(),
     }
     print(json.dumps(documents, indent=2))
 

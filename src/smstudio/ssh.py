@@ -1,10 +1,11 @@
 """The laptop side of SSH into Studio apps: find the app, make the host's key, push the
 public key and carry the SSH stream to the app's sshd (127.0.0.1:2222 in the container).
 
-One entry point, `smstudio ssh proxy HOST`, and the same SSM steps everywhere (managed
-instance by tags, key through Run Command, StartSession); the stream then goes through
-the session-manager plugin in AWS, through the container itself (`docker exec` of a
-small stdin/stdout bridge) in the local Studio. Only the public key leaves here.
+One entry point, `smstudio ssh proxy HOST`, and the same steps everywhere: managed
+instance by tags, key through Run Command, then `aws ssm start-session` with
+AWS-StartSSHSession. Only the stream differs: AWS's Session Manager plugin in AWS, a
+stand-in (smstudio.local.session_plugin) through the container in the local Studio.
+Only the public key leaves here.
 """
 
 from __future__ import annotations
@@ -17,24 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from smstudio import apps, dockerhost, project, ssm
+from smstudio import apps, project, ssm
 from smstudio.config import Team
 from smstudio.errors import SmstudioError
-from smstudio.local import runtime
-from smstudio.sshconfig import SSHD_PORT, USER, StudioHost, parse_host
+from smstudio.sshconfig import USER, StudioHost, parse_host
 
-# Runs in the container with its python3: stdin/stdout <-> the app's sshd.
-BRIDGE = (
-    "import os,socket,sys,threading\n"
-    "s=socket.create_connection(('127.0.0.1',int(sys.argv[1])))\n"
-    "def up():\n"
-    "    while (d:=os.read(0,65536)):\n"
-    "        s.sendall(d)\n"
-    "    s.shutdown(socket.SHUT_WR)\n"
-    "threading.Thread(target=up,daemon=True).start()\n"
-    "while (d:=s.recv(65536)):\n"
-    "    os.write(1,d)\n"
-)
 ENDPOINT_KEYS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SSM",
                  "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION")  # fmt: skip
 ENV_KEYS = (*ENDPOINT_KEYS, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
@@ -101,46 +89,50 @@ def running_app(sm: Any, host: StudioHost) -> dict[str, Any]:
     return dict(app)
 
 
-def _container(app: dict[str, Any]) -> Any:
-    label = f"{runtime.LABEL}={app['AppArn']}"
-    found = dockerhost.client().containers.list(filters={"label": label})
-    if not found:
-        raise SmstudioError(
-            f"the local Studio has no container for {app['AppArn']}",
-            "check `smstudio status`; restart the app",
-        )
-    return found[0]
+def local_plugin_dir() -> Path:
+    """A folder with the local Studio's stand-in for the Session Manager plugin."""
+    folder = ssh_dir() / "local-session-plugin"
+    plugin = folder / "session-manager-plugin"
+    text = f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m smstudio.local.session_plugin "$@"\n'
+    if not plugin.exists() or plugin.read_text() != text:
+        folder.mkdir(parents=True, exist_ok=True)
+        plugin.write_text(text)
+        plugin.chmod(0o755)
+    return folder
 
 
-def preflight(clients: Any, host: StudioHost) -> None:
-    """What the ProxyCommand will do, checked before ssh starts so a refusal is a clear
-    error here rather than a closed connection: app running, managed instance online,
-    the key accepted through Run Command (which SSM allows only on your own apps)."""
+def transport_path(sm: Any) -> str | None:
+    """PATH for `aws ssm start-session`: as it is for AWS; for the local Studio, its
+    stand-in plugin first, then this environment's own AWS CLI."""
+    if not is_local(sm):
+        return None
+    here = [str(local_plugin_dir()), str(Path(sys.executable).parent)]
+    return os.pathsep.join([*here, os.environ.get("PATH", "")])
+
+
+def preflight(clients: Any, host: StudioHost, region: str) -> list[str]:
+    """Everything before the stream, checked so a refusal is a clear error: the app is
+    running, its managed instance online, the AWS CLI and the plugin here, the key
+    accepted through Run Command (which SSM allows only on your own apps). Returns the
+    `aws ssm start-session` command."""
     sm, ssm_client = clients.client("sagemaker"), clients.client("ssm")
     app = running_app(sm, host)
     instance_id = ssm.find_instance(ssm_client, host, app["AppArn"])
+    command = ssm.session_command(instance_id, region, transport_path(sm))
     ssm.push_key(ssm_client, host, instance_id, Path(f"{key_for(host)}.pub").read_text())
+    return command
 
 
 def proxy(clients: Any, host: StudioHost, region: str) -> int:
-    """ProxyCommand: find the running app and its managed instance, push the key through
-    Run Command, start the SSH session (SSM decides whether it is yours), then carry the
-    stream: in AWS the AWS CLI and the session-manager plugin; in the local Studio the
-    container itself, after the same SSM calls to its control plane."""
-    sm, ssm_client = clients.client("sagemaker"), clients.client("ssm")
-    app = running_app(sm, host)
-    instance_id = ssm.find_instance(ssm_client, host, app["AppArn"])
-    public_key = Path(f"{key_for(host)}.pub").read_text()
-    if not is_local(sm):
-        command = ssm.session_command(instance_id, region)  # pre-flight before any change
-        ssm.push_key(ssm_client, host, instance_id, public_key)
-        sys.stdout.flush()
-        os.execvp(command[0], command)
-    ssm.push_key(ssm_client, host, instance_id, public_key)
-    ssm.start_session(ssm_client, host, instance_id)
-    box = _container(app)
-    command = ["docker", "exec", "-i", box.id, "python3", "-c", BRIDGE, str(SSHD_PORT)]
-    return subprocess.call(command)
+    """ProxyCommand: the pre-flight (key pushed), then `aws ssm start-session` with
+    AWS-StartSSHSession in place of this process; the same in AWS and in the local
+    Studio, where only the Session Manager plugin is its stand-in."""
+    command = preflight(clients, host, region)
+    path = transport_path(clients.client("sagemaker"))
+    env = dict(os.environ) if path is None else {**os.environ, "PATH": path}
+    sys.stdout.flush()
+    os.execvpe(command[0], command, env)
+    return 0  # not reached
 
 
 def proxy_command(region: str) -> str:

@@ -143,9 +143,11 @@ def start_session(ssm: Any, host: StudioHost, instance_id: str) -> str:
     return str(started["SessionId"])
 
 
-def session_command(instance_id: str, region: str) -> list[str]:
-    """The AWS CLI's start-session, which runs the session-manager plugin for the stream."""
-    missing = [tool for tool in ("aws", "session-manager-plugin") if shutil.which(tool) is None]
+def session_command(instance_id: str, region: str, path: str | None = None) -> list[str]:
+    """The AWS CLI's start-session, which runs the session-manager plugin for the stream
+    (both looked up on `path`, default PATH)."""
+    tools = ("aws", "session-manager-plugin")
+    missing = [tool for tool in tools if shutil.which(tool, path=path) is None]
     if "aws" in missing:
         raise SmstudioError(
             "the AWS CLI v2 (`aws`) is not installed on this machine",

@@ -215,7 +215,19 @@ def test_users_reach_only_their_own_instances(server: Any, host: BashHost) -> No
     assert code == "AccessDeniedException"
     assert error_of(bob.deregister_managed_instance, InstanceId=alices)[0] == code
     assert len(bob.describe_instance_information()["InstanceInformationList"]) == 2
-    assert ssm.start_session(bob, HOST, bobs).startswith("bob-")
+    session_id = ssm.start_session(bob, HOST, bobs)
+    assert session_id.startswith("bob-")
+    # the data channel: only with the session's token, once
+    stream = f"{server.url}/_local/ssm/stream"
+    wrong = requests.post(stream, json={"SessionId": session_id, "TokenValue": "x"}, timeout=5)
+    assert wrong.status_code == 403
+    started = bob.start_session(Target=bobs, DocumentName="AWS-StartSSHSession",
+                                Parameters={"portNumber": ["2222"]})  # fmt: skip
+    body = {"SessionId": started["SessionId"], "TokenValue": started["TokenValue"]}
+    answer = requests.post(stream, json=body, timeout=5)
+    assert answer.json() == {"AppArn": OTHER, "Port": 2222}
+    assert requests.post(stream, json=body, timeout=5).status_code == 403
+    assert bob.terminate_session(SessionId=started["SessionId"])["SessionId"]
     code, _ = error_of(bob.send_command, InstanceIds=[bobs], DocumentName="AWS-ConfigureDocker")
     assert code == "AccessDeniedException"
     # a plain shell session (the default document) is not one the user policy names

@@ -1,8 +1,9 @@
 """Serve the control plane over the JSON 1.1 protocol on 127.0.0.1, so boto3, the AWS CLI
 and smstudio reach it through AWS_ENDPOINT_URL_SAGEMAKER (and AWS_ENDPOINT_URL_SSM for
 managed instances). Two local routes stand in for what has no public API: an app's SSM
-agent registering (`/_local/ssm/register`) and issuing a user's local access key
-(`/_local/identity`)."""
+agent registering (`/_local/ssm/register`), the Session Manager plugin's data channel
+(`/_local/ssm/stream`: which app and port a started session reaches) and issuing a
+user's local access key (`/_local/identity`)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,9 @@ def make_handler(plane: ControlPlane, ssm: Ssm) -> type[BaseHTTPRequestHandler]:
                     str(params.get("ComputerName", "")),
                 )
                 self._send(200, {"InstanceId": instance_id})
+            elif self.path == "/_local/ssm/stream":
+                found = ssm.stream(str(params.get("SessionId")), str(params.get("TokenValue")))
+                self._send(200, found)
             elif self.path == "/_local/identity":
                 try:
                     made = identity.credentials_for(plane.store, str(params.get("User")))

@@ -29,8 +29,9 @@ SSH_OWNER = "SSHOwner"
 RESOURCE_ARN = "SSHResourceArn"
 DOCUMENTS = ("AWS-StartSSHSession", "AWS-RunShellScript")
 # What `smstudio iam policy` gives a user in SSM (the first two only on their own apps).
-USER_ACTIONS = {"SendCommand", "StartSession", "DescribeInstanceInformation",
-                "ListCommandInvocations", "GetCommandInvocation"}  # fmt: skip
+USER_ACTIONS = {"SendCommand", "StartSession", "TerminateSession",
+                "DescribeInstanceInformation", "ListCommandInvocations",
+                "GetCommandInvocation"}  # fmt: skip
 OUTPUT_LIMIT = 24000  # GetCommandInvocation keeps the first 24 000 characters
 
 
@@ -318,8 +319,41 @@ class Ssm:
         if self._ping(instance) != "Online":
             raise _error("TargetNotConnected", f"{params['Target']} is not connected.")
         session_id = f"{caller.name}-{secrets.token_hex(8)}"
+        token = secrets.token_urlsafe(24)
+        self.store.table("ssm-sessions")[session_id] = {
+            "Target": params["Target"],
+            "TokenValue": token,
+            "DocumentName": params.get("DocumentName", ""),
+            "Parameters": params.get("Parameters", {}),
+            "Owner": caller.name,
+            "Started": now(),
+        }
         return {
             "SessionId": session_id,
-            "TokenValue": secrets.token_urlsafe(24),
+            "TokenValue": token,
             "StreamUrl": f"wss://ssmmessages.{region}.amazonaws.com/v1/data-channel/{session_id}",
         }
+
+    def op_TerminateSession(self, params: Params, region: str, caller: Caller) -> Any:
+        session = self.store.table("ssm-sessions").get(params["SessionId"])
+        if session is not None and caller.user not in (None, session["Owner"]):
+            raise ApiError(
+                "AccessDeniedException",
+                f"User: {caller.arn(self.account)} is not authorized to perform: "
+                f"ssm:TerminateSession on session {params['SessionId']}",
+            )
+        self.store.table("ssm-sessions").pop(params["SessionId"], None)
+        return {"SessionId": params["SessionId"]}
+
+    def stream(self, session_id: str, token: str) -> dict[str, Any]:
+        """What the Session Manager plugin's data channel would connect to: the session's
+        app and port, for whoever holds the session's token (once: the token is used)."""
+        with self.store.lock:
+            session = self.store.table("ssm-sessions").get(session_id)
+            if session is None or not secrets.compare_digest(session["TokenValue"], token):
+                raise ApiError("AccessDeniedException", "unknown session or wrong token", 403)
+            session["TokenValue"] = ""  # one data channel per session
+            instance = self._instance(session["Target"])
+            self.store.save()
+        port = session["Parameters"].get("portNumber", ["22"])[0]
+        return {"AppArn": instance["Tags"].get(RESOURCE_ARN, ""), "Port": int(port)}
