@@ -323,14 +323,16 @@ def _studio(team: Path) -> tuple[config.Team, Any]:
     return spec, aws.Aws(region=spec.domain.region).client("sagemaker")
 
 
-def _ssh_target(team: Path, target: str) -> tuple[config.Team, sshconfig.StudioHost]:
+def _ssh_target(
+    team: Path, target: str
+) -> tuple[config.Team, sshconfig.StudioHost, dict[str, str]]:
     """TARGET resolved and checked the way the ProxyCommand will use it (clear errors
-    here: not running, not registered, agent offline, not yours)."""
+    here: not running, not registered, agent offline, not yours); the env for ssh."""
     spec, _ = config.load(team)
     clients = aws.Aws(region=spec.domain.region)
     host = ssh.resolve(clients.client("sagemaker"), spec, target)
-    ssh.preflight(clients, host, spec.domain.region)
-    return spec, host
+    command = ssh.preflight(clients, host, spec.domain.region)
+    return spec, host, ssh.ready_env(host, command)
 
 
 @app.command("up")
@@ -456,9 +458,9 @@ def ssh_command(
         host = sshconfig.parse_host(command[0])
         clients = aws.Aws(region=region or os.environ.get("AWS_DEFAULT_REGION"))
         raise typer.Exit(ssh.proxy(clients, host, clients.session.region_name))
-    spec, host = _ssh_target(team, target)
+    spec, host, env = _ssh_target(team, target)
     args = ssh.ssh_args(host, spec.domain.region, [])
-    raise typer.Exit(subprocess.call([*args, *(command or [])]))
+    raise typer.Exit(subprocess.call([*args, *(command or [])], env=env))
 
 
 @app.command("ssh-config")
@@ -502,7 +504,7 @@ def forward(
 ) -> None:
     """Forward ports from 127.0.0.1 here to 127.0.0.1 in the app (Streamlit, Dask,
     debugpy) until Ctrl-C."""
-    spec, host = _ssh_target(team, target)
+    spec, host, env = _ssh_target(team, target)
     forwards: list[str] = []
     for port in ports:
         local, _, remote = port.partition(":")
@@ -511,7 +513,7 @@ def forward(
         forwards += ["-L", f"127.0.0.1:{local}:127.0.0.1:{remote or local}"]
         console.print(f"127.0.0.1:{local} -> {host.name}:{remote or local}")
     options = ["-N", "-o", "ExitOnForwardFailure=yes", *forwards]
-    raise typer.Exit(subprocess.call(ssh.ssh_args(host, spec.domain.region, options)))
+    raise typer.Exit(subprocess.call(ssh.ssh_args(host, spec.domain.region, options), env=env))
 
 
 @app.command("ide")

@@ -123,13 +123,28 @@ def preflight(clients: Any, host: StudioHost, region: str) -> list[str]:
     return command
 
 
+READY = "SMSTUDIO_SSH_READY"  # "<host> <instance>": the pre-flight ran just now
+
+
+def ready_env(host: StudioHost, command: list[str]) -> dict[str, str]:
+    """The environment for ssh after `preflight`: its ProxyCommand skips what was just
+    done (lookup, key push) and goes straight to start-session, which SSM authorizes."""
+    instance_id = command[command.index("--target") + 1]
+    return {**os.environ, READY: f"{host.name} {instance_id}"}
+
+
 def proxy(clients: Any, host: StudioHost, region: str) -> int:
     """ProxyCommand: the pre-flight (key pushed), then `aws ssm start-session` with
     AWS-StartSSHSession in place of this process; the same in AWS and in the local
     Studio, where only the Session Manager plugin is its stand-in."""
-    command = preflight(clients, host, region)
     path = transport_path(clients.client("sagemaker"))
+    name, _, instance_id = os.environ.get(READY, "").partition(" ")
+    if name == host.name and instance_id:
+        command = ssm.session_command(instance_id, region, path)
+    else:
+        command = preflight(clients, host, region)
     env = dict(os.environ) if path is None else {**os.environ, "PATH": path}
+    env.pop(READY, None)
     sys.stdout.flush()
     os.execvpe(command[0], command, env)
     return 0  # not reached
@@ -143,7 +158,7 @@ def proxy_command(region: str) -> str:
     keys = ENV_KEYS if _local_endpoint() else ENDPOINT_KEYS
     env = " ".join(f"{k}={shlex.quote(os.environ[k])}" for k in keys if k in os.environ)
     prefix = f"env {env} " if env else ""
-    return f"{prefix}{shlex.quote(sys.executable)} -m smstudio.cli ssh --region {region} proxy"
+    return f"{prefix}{shlex.quote(sys.executable)} -m smstudio.sshproxy --region {region}"
 
 
 def ssh_args(host: StudioHost, region: str, extra: list[str]) -> list[str]:

@@ -17,12 +17,8 @@ import os
 import subprocess
 import sys
 
-import requests
-
-from smstudio import dockerhost
-from smstudio.local import runtime
-
-VERSION = "1.2.707.0"  # what it reports: new enough for the response in an env variable
+VERSION = "1.2.764.0"  # what it reports: AWS CLI's recommended minimum, env-var response
+LABEL = "io.smstudio.app-arn"  # smstudio.local.runtime.LABEL (not imported: start-up time)
 
 # Runs in the container with its python3: stdin/stdout <-> 127.0.0.1:PORT there.
 BRIDGE = (
@@ -46,6 +42,8 @@ def main(argv: list[str]) -> int:
         print("usage: session-manager-plugin RESPONSE REGION StartSession PROFILE "
               "PARAMETERS ENDPOINT (run by `aws ssm start-session`)", file=sys.stderr)  # fmt: skip
         return 2
+    import requests  # here, not at the top: `--version` is asked on every connection
+
     raw = os.environ.get(argv[0], argv[0])
     response = json.loads(raw)
     endpoint = argv[5]
@@ -58,13 +56,14 @@ def main(argv: list[str]) -> int:
         print(f"session {response['SessionId']}: {answer.json().get('message')}", file=sys.stderr)
         return 1
     stream = answer.json()
-    found = dockerhost.client().containers.list(
-        filters={"label": f"{runtime.LABEL}={stream['AppArn']}"}
-    )
+    found = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label={LABEL}={stream['AppArn']}"],
+        capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
     if not found:
         print(f"session {response['SessionId']}: the app is not running", file=sys.stderr)
         return 1
-    command = ["docker", "exec", "-i", found[0].id, "python3", "-c", BRIDGE, str(stream["Port"])]
+    command = ["docker", "exec", "-i", found[0], "python3", "-c", BRIDGE, str(stream["Port"])]
     return subprocess.call(command)
 
 
