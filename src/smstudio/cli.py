@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from smstudio import (
     push,
     ssh,
     sshconfig,
+    sshproxy,
     usage,
 )
 from smstudio.errors import SmstudioError
@@ -331,8 +331,8 @@ def _ssh_target(
     spec, _ = config.load(team)
     clients = aws.Aws(region=spec.domain.region)
     host = ssh.resolve(clients.client("sagemaker"), spec, target)
-    command = ssh.preflight(clients, host, spec.domain.region)
-    return spec, host, ssh.ready_env(host, command)
+    instance_id = ssh.preflight(clients, host, spec.domain.region)
+    return spec, host, ssh.ready_env(host, instance_id)
 
 
 @app.command("up")
@@ -455,9 +455,7 @@ def ssh_command(
     if target == "proxy":
         if not command or len(command) != 1:
             raise SmstudioError("usage: smstudio ssh proxy HOST", "give exactly one host name")
-        host = sshconfig.parse_host(command[0])
-        clients = aws.Aws(region=region or os.environ.get("AWS_DEFAULT_REGION"))
-        raise typer.Exit(ssh.proxy(clients, host, clients.session.region_name))
+        raise typer.Exit(sshproxy.run(command[0], region))
     spec, host, env = _ssh_target(team, target)
     args = ssh.ssh_args(host, spec.domain.region, [])
     raise typer.Exit(subprocess.call([*args, *(command or [])], env=env))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from smstudio import apps, project, ssm
+from smstudio import apps, aws, project, ssm
 from smstudio.config import Team
 from smstudio.errors import SmstudioError
 from smstudio.sshconfig import USER, StudioHost, parse_host
@@ -28,9 +28,11 @@ ENDPOINT_KEYS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT
 ENV_KEYS = (*ENDPOINT_KEYS, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
-def _local_endpoint() -> bool:
-    url = os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER") or os.environ.get("AWS_ENDPOINT_URL")
-    return bool(url) and urlparse(url).hostname == "127.0.0.1"
+def local_studio() -> bool:
+    """Whether the Studio in force (the environment's SageMaker endpoint, which is how the
+    local Studio is addressed) is the local one; decided without making a client."""
+    url = aws.env_endpoint("sagemaker")
+    return url is not None and urlparse(url).hostname == "127.0.0.1"
 
 
 def ssh_dir() -> Path:
@@ -48,10 +50,6 @@ def key_for(host: StudioHost) -> Path:
             check=True,
         )  # fmt: skip
     return key
-
-
-def is_local(sm: Any) -> bool:
-    return bool(urlparse(sm.meta.endpoint_url).hostname == "127.0.0.1")
 
 
 def resolve(sm: Any, team: Team, target: str) -> StudioHost:
@@ -101,35 +99,34 @@ def local_plugin_dir() -> Path:
     return folder
 
 
-def transport_path(sm: Any) -> str | None:
+def transport_path() -> str | None:
     """PATH for `aws ssm start-session`: as it is for AWS; for the local Studio, its
     stand-in plugin first, then this environment's own AWS CLI."""
-    if not is_local(sm):
+    if not local_studio():
         return None
     here = [str(local_plugin_dir()), str(Path(sys.executable).parent)]
     return os.pathsep.join([*here, os.environ.get("PATH", "")])
 
 
-def preflight(clients: Any, host: StudioHost, region: str) -> list[str]:
+def preflight(clients: Any, host: StudioHost, region: str) -> str:
     """Everything before the stream, checked so a refusal is a clear error: the app is
     running, its managed instance online, the AWS CLI and the plugin here, the key
     accepted through Run Command (which SSM allows only on your own apps). Returns the
-    `aws ssm start-session` command."""
-    sm, ssm_client = clients.client("sagemaker"), clients.client("ssm")
-    app = running_app(sm, host)
+    managed instance's id."""
+    ssm_client = clients.client("ssm")
+    app = running_app(clients.client("sagemaker"), host)
     instance_id = ssm.find_instance(ssm_client, host, app["AppArn"])
-    command = ssm.session_command(instance_id, region, transport_path(sm))
+    ssm.session_command(instance_id, region, transport_path())  # raises if a tool is missing
     ssm.push_key(ssm_client, host, instance_id, Path(f"{key_for(host)}.pub").read_text())
-    return command
+    return instance_id
 
 
 READY = "SMSTUDIO_SSH_READY"  # "<host> <instance>": the pre-flight ran just now
 
 
-def ready_env(host: StudioHost, command: list[str]) -> dict[str, str]:
+def ready_env(host: StudioHost, instance_id: str) -> dict[str, str]:
     """The environment for ssh after `preflight`: its ProxyCommand skips what was just
     done (lookup, key push) and goes straight to start-session, which SSM authorizes."""
-    instance_id = command[command.index("--target") + 1]
     return {**os.environ, READY: f"{host.name} {instance_id}"}
 
 
@@ -137,12 +134,11 @@ def proxy(clients: Any, host: StudioHost, region: str) -> int:
     """ProxyCommand: the pre-flight (key pushed), then `aws ssm start-session` with
     AWS-StartSSHSession in place of this process; the same in AWS and in the local
     Studio, where only the Session Manager plugin is its stand-in."""
-    path = transport_path(clients.client("sagemaker"))
     name, _, instance_id = os.environ.get(READY, "").partition(" ")
-    if name == host.name and instance_id:
-        command = ssm.session_command(instance_id, region, path)
-    else:
-        command = preflight(clients, host, region)
+    if name != host.name or not instance_id:
+        instance_id = preflight(clients, host, region)
+    path = transport_path()
+    command = ssm.session_command(instance_id, region, path)
     env = dict(os.environ) if path is None else {**os.environ, "PATH": path}
     env.pop(READY, None)
     sys.stdout.flush()
@@ -155,7 +151,7 @@ def proxy_command(region: str) -> str:
     (so plain `ssh` reaches the same Studio without sourcing anything). Access keys are
     written into it only for the local Studio's own keys; AWS credentials stay where the
     AWS tools find them (profile, SSO cache)."""
-    keys = ENV_KEYS if _local_endpoint() else ENDPOINT_KEYS
+    keys = ENV_KEYS if local_studio() else ENDPOINT_KEYS
     env = " ".join(f"{k}={shlex.quote(os.environ[k])}" for k in keys if k in os.environ)
     prefix = f"env {env} " if env else ""
     return f"{prefix}{shlex.quote(sys.executable)} -m smstudio.sshproxy --region {region}"

@@ -4,22 +4,26 @@ python -m smstudio.sshproxy --region REGION HOST. Same as `smstudio ssh proxy HO
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from smstudio import aws, ssh, sshconfig
 from smstudio.errors import SmstudioError
 
 
+def run(host_name: str, region: str | None) -> int:
+    """Check HOST, then become the SSM session to its sshd (see ssh.proxy)."""
+    host = sshconfig.parse_host(host_name)
+    clients = aws.Aws(region=region)  # None: the profile's or AWS_DEFAULT_REGION
+    return ssh.proxy(clients, host, clients.session.region_name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="smstudio-ssh-proxy", description=__doc__)
-    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION"))
+    parser.add_argument("--region", help="default: the profile's or AWS_DEFAULT_REGION")
     parser.add_argument("host", help="<app>.<user-or-space>.<domain>.studio.sagemaker")
     args = parser.parse_args(argv)
     try:
-        host = sshconfig.parse_host(args.host)
-        clients = aws.Aws(region=args.region)
-        return ssh.proxy(clients, host, clients.session.region_name)
+        return run(args.host, args.region)
     except SmstudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -83,20 +83,27 @@ def _denied(ssm: Any, host: StudioHost, instance_id: str, exc: ClientError) -> S
     )
 
 
-def push_key(ssm: Any, host: StudioHost, instance_id: str, public_key: str) -> None:
-    """Authorize the laptop's public key in the app through Run Command; wait for it."""
+def on_instance(ssm: Any, host: StudioHost, instance_id: str, operation: str, **params: Any) -> Any:
+    """Call an SSM operation on the app's managed instance; a refusal (SSM allows these
+    only where the SSHOwner tag is yours) becomes an error that names the owner."""
     try:
-        sent = ssm.send_command(
-            InstanceIds=[instance_id],
-            DocumentName=SHELL_DOCUMENT,
-            Comment=f"smstudio: authorize an SSH key for {host.owner}"[:100],
-            Parameters={"commands": [key_script(public_key)]},
-            TimeoutSeconds=30,
-        )
+        return getattr(ssm, operation)(**params)
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("AccessDeniedException", "AccessDenied"):
             raise _denied(ssm, host, instance_id, exc) from exc
         raise
+
+
+def push_key(ssm: Any, host: StudioHost, instance_id: str, public_key: str) -> None:
+    """Authorize the laptop's public key in the app through Run Command; wait for it."""
+    sent = on_instance(
+        ssm, host, instance_id, "send_command",
+        InstanceIds=[instance_id],
+        DocumentName=SHELL_DOCUMENT,
+        Comment=f"smstudio: authorize an SSH key for {host.owner}"[:100],
+        Parameters={"commands": [key_script(public_key)]},
+        TimeoutSeconds=30,
+    )  # fmt: skip
     command_id = sent["Command"]["CommandId"]
     deadline, pause = time.monotonic() + 60, 0.05
     while True:
@@ -126,21 +133,6 @@ def push_key(ssm: Any, host: StudioHost, instance_id: str, public_key: str) -> N
         f"{host.name}: authorizing the key failed ({done['Status']}): "
         f"{done.get('StandardErrorContent', '').strip()[:300]}"
     )
-
-
-def start_session(ssm: Any, host: StudioHost, instance_id: str) -> str:
-    """StartSession for the SSH document (the authorization the stream depends on)."""
-    try:
-        started = ssm.start_session(
-            Target=instance_id,
-            DocumentName=SSH_DOCUMENT,
-            Parameters={"portNumber": [str(SSHD_PORT)]},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("AccessDeniedException", "AccessDenied"):
-            raise _denied(ssm, host, instance_id, exc) from exc
-        raise
-    return str(started["SessionId"])
 
 
 def session_command(instance_id: str, region: str, path: str | None = None) -> list[str]:

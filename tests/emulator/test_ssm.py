@@ -93,6 +93,15 @@ def error_of(call: Any, **kwargs: Any) -> tuple[str, str]:
     return info.value.response["Error"]["Code"], info.value.response["Error"]["Message"]
 
 
+def start_ssh_session(user: Any, instance_id: str) -> Any:
+    """StartSession as `aws ssm start-session` sends it, refusals as the laptop says them."""
+    return ssm.on_instance(
+        user, HOST, instance_id, "start_session",
+        Target=instance_id, DocumentName="AWS-StartSSHSession",
+        Parameters={"portNumber": ["2222"]},
+    )  # fmt: skip
+
+
 def test_managed_instances_found_by_tags_and_deregistered(server: Any, host: BashHost) -> None:
     admin = client(server)
     old = register(server, admin, "alice", APP)
@@ -207,7 +216,7 @@ def test_users_reach_only_their_own_instances(server: Any, host: BashHost) -> No
         ssm.push_key(bob, HOST, alices, "ssh-ed25519 AAAA bob")
     assert "studiouserid" in info.value.fix
     with pytest.raises(SmstudioError, match="is not yours"):
-        ssm.start_session(bob, HOST, alices)
+        start_ssh_session(bob, alices)
     assert host.scripts == []  # nothing ran in alice's app
     # nor may bob read its tags, register, or deregister (not in the user policy)
     code, _ = error_of(bob.list_tags_for_resource, ResourceType="ManagedInstance",
@@ -215,7 +224,7 @@ def test_users_reach_only_their_own_instances(server: Any, host: BashHost) -> No
     assert code == "AccessDeniedException"
     assert error_of(bob.deregister_managed_instance, InstanceId=alices)[0] == code
     assert len(bob.describe_instance_information()["InstanceInformationList"]) == 2
-    session_id = ssm.start_session(bob, HOST, bobs)
+    session_id = start_ssh_session(bob, bobs)["SessionId"]
     assert session_id.startswith("bob-")
     # the data channel: only with the session's token, once
     stream = f"{server.url}/_local/ssm/stream"

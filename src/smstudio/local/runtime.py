@@ -199,18 +199,22 @@ class DockerAppRuntime:
         }
 
     # InstanceHost protocol (the control plane's SSM managed instances)
-    def _container_of(self, arn: str) -> Any:
-        found = dockerhost.client().containers.list(filters={"label": f"{LABEL}={arn}"})
-        return found[0] if found else None
+    @staticmethod
+    def _containers_of(arn: str, stopped: bool = False) -> list[Any]:
+        """The app's containers: running ones, and with `stopped` the others too."""
+        return list(
+            dockerhost.client().containers.list(all=stopped, filters={"label": f"{LABEL}={arn}"})
+        )
 
     def online(self, app_arn: str) -> bool:
-        return self._container_of(app_arn) is not None
+        return bool(self._containers_of(app_arn))
 
     def run_as_root(self, app_arn: str, script: str, timeout: float) -> tuple[int, str, str]:
         """Run Command's AWS-RunShellScript: bash as root in the app's container."""
-        box = self._container_of(app_arn)
-        if box is None:
+        running = self._containers_of(app_arn)
+        if not running:
             raise RuntimeError(f"no running container for {app_arn}")
+        box = running[0]
         command = ["timeout", str(max(1, int(timeout))), "bash", "-c", script]
         done = box.exec_run(command, user="root", demux=True)
         out, err = done.output
@@ -236,9 +240,7 @@ class DockerAppRuntime:
             listener = self._app_relays.pop(arn, None)
         if listener is not None:
             listener.close()
-        for found in dockerhost.client().containers.list(
-            all=True, filters={"label": f"{LABEL}={arn}"}
-        ):
+        for found in self._containers_of(arn, stopped=True):
             with contextlib.suppress(docker.errors.NotFound):
                 found.remove(force=True)
 

@@ -51,10 +51,6 @@ def stamp() -> str:
     return now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _error(code: str, message: str) -> ApiError:
-    return ApiError(code, message)
-
-
 class Ssm:
     def __init__(self, store: Store, account: str, host: InstanceHost | None = None) -> None:
         self.store = store
@@ -75,12 +71,7 @@ class Ssm:
             )
         model.validate_input(op, params)
         if caller.user is not None and operation not in USER_ACTIONS:
-            raise ApiError(
-                "AccessDeniedException",
-                f"User: {caller.arn(self.account)} is not authorized to perform: "
-                f"ssm:{operation} because no identity-based policy allows the ssm:{operation} "
-                "action",
-            )
+            raise self._denied(caller, f"ssm:{operation}")
         with self.store.lock:
             result = handler(params, region, caller)
             self.store.save()
@@ -95,7 +86,7 @@ class Ssm:
     def _instance(self, instance_id: str) -> dict[str, Any]:
         found = self._instances().get(instance_id)
         if found is None:
-            raise _error("InvalidInstanceId", f"Instance {instance_id} is not a managed instance")
+            raise ApiError("InvalidInstanceId", f"Instance {instance_id} is not a managed instance")
         return dict(found)
 
     def _arn(self, region: str, resource: str) -> str:
@@ -107,29 +98,27 @@ class Ssm:
 
     # --- authorization: the user policy's SSHOwner rule ---------------------------------
 
+    def _denied(self, caller: Caller, action: str, resource: str | None = None) -> ApiError:
+        """AccessDeniedException worded as AWS words it."""
+        on = f" on resource: {resource}" if resource else ""
+        return ApiError(
+            "AccessDeniedException",
+            f"User: {caller.arn(self.account)} is not authorized to perform: {action}{on} "
+            f"because no identity-based policy allows the {action} action",
+        )
+
     def _authorize(self, caller: Caller, action: str, instance_id: str, region: str) -> None:
         if caller.user is None:  # the admin and the execution role may
             return
         owner = self._instances().get(instance_id, {}).get("Tags", {}).get(SSH_OWNER)
         if owner != caller.user:
-            resource = self._arn(region, f"managed-instance/{instance_id}")
-            raise ApiError(
-                "AccessDeniedException",
-                f"User: {caller.arn(self.account)} is not authorized to perform: {action} on "
-                f"resource: {resource} because no identity-based policy allows the {action} "
-                "action",
-            )
+            raise self._denied(caller, action, self._arn(region, f"managed-instance/{instance_id}"))
 
-    @staticmethod
-    def _document(caller: Caller, action: str, name: str) -> None:
+    def _document(self, caller: Caller, action: str, name: str, region: str) -> None:
         if name not in DOCUMENTS:
             if caller.user is not None:
-                raise ApiError(
-                    "AccessDeniedException",
-                    f"User: {caller.user} is not authorized to perform: {action} "
-                    f"on document {name}",
-                )
-            raise _error("InvalidDocument", f"the local Studio runs only {', '.join(DOCUMENTS)}")
+                raise self._denied(caller, action, self._arn(region, f"document/{name}"))
+            raise ApiError("InvalidDocument", f"the local Studio runs only {', '.join(DOCUMENTS)}")
 
     # --- activations and registration ---------------------------------------------------
 
@@ -155,9 +144,9 @@ class Ssm:
         with self.store.lock:
             activation = self.store.table("ssm-activations").get(activation_id)
             if activation is None or activation["Code"] != code:
-                raise _error("InvalidActivation", "the activation id or code is not valid")
+                raise ApiError("InvalidActivation", "the activation id or code is not valid")
             if activation["RegistrationsCount"] >= activation["RegistrationLimit"]:
-                raise _error("InvalidActivation", "the activation's registration limit is used")
+                raise ApiError("InvalidActivation", "the activation's registration limit is used")
             activation["RegistrationsCount"] += 1
             instance_id = "mi-" + secrets.token_hex(9)[:17]
             self._instances()[instance_id] = {
@@ -194,16 +183,16 @@ class Ssm:
             "PlatformTypes": "Linux",
         }
         if key not in field:
-            raise _error("InvalidInstanceInformationFilterValue", f"unsupported filter {key}")
+            raise ApiError("InvalidInstanceInformationFilterValue", f"unsupported filter {key}")
         return field[key] in values
 
     def op_DescribeInstanceInformation(self, params: Params, region: str, caller: Caller) -> Any:
+        filters = [(f["Key"], f["Values"]) for f in params.get("Filters", [])]
+        legacy = params.get("InstanceInformationFilterList", [])
+        filters += [(f["key"], f["valueSet"]) for f in legacy]
         listed = []
         for instance in self._instances().values():
             ping = self._ping(instance)
-            filters = [(f["Key"], f["Values"]) for f in params.get("Filters", [])]
-            legacy = params.get("InstanceInformationFilterList", [])
-            filters += [(f["key"], f["valueSet"]) for f in legacy]
             if all(self._matches(instance, ping, k, v) for k, v in filters):
                 listed.append(
                     {
@@ -222,30 +211,34 @@ class Ssm:
                 )
         return {"InstanceInformationList": listed}
 
-    def op_ListTagsForResource(self, params: Params, region: str, caller: Caller) -> Any:
+    def _tags(self, params: Params) -> dict[str, str]:
+        """The stored tags of the managed instance a tagging call names."""
         if params["ResourceType"] != "ManagedInstance":
-            raise _error("InvalidResourceType", "the local Studio keeps tags of managed instances")
-        tags = self._instance(params["ResourceId"])["Tags"]
+            raise ApiError(
+                "InvalidResourceType", "the local Studio keeps tags of managed instances"
+            )
+        self._instance(params["ResourceId"])
+        tags: dict[str, str] = self._instances()[params["ResourceId"]]["Tags"]
+        return tags
+
+    def op_ListTagsForResource(self, params: Params, region: str, caller: Caller) -> Any:
+        tags = self._tags(params)
         return {"TagList": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
 
     def op_AddTagsToResource(self, params: Params, region: str, caller: Caller) -> Any:
-        if params["ResourceType"] != "ManagedInstance":
-            raise _error("InvalidResourceType", "the local Studio keeps tags of managed instances")
-        self._instance(params["ResourceId"])
-        tags = self._instances()[params["ResourceId"]]["Tags"]
-        tags.update({t["Key"]: t["Value"] for t in params["Tags"]})
+        self._tags(params).update({t["Key"]: t["Value"] for t in params["Tags"]})
         return {}
 
     # --- Run Command and sessions -------------------------------------------------------
 
     def op_SendCommand(self, params: Params, region: str, caller: Caller) -> Any:
         action = "ssm:SendCommand"
-        self._document(caller, action, params["DocumentName"])
+        self._document(caller, action, params["DocumentName"], region)
         if params["DocumentName"] != "AWS-RunShellScript":
-            raise _error("InvalidDocument", "SendCommand takes AWS-RunShellScript here")
+            raise ApiError("InvalidDocument", "SendCommand takes AWS-RunShellScript here")
         targets = params.get("InstanceIds") or []
         if not targets:
-            raise _error("ValidationException", "the local Studio needs InstanceIds")
+            raise ApiError("ValidationException", "the local Studio needs InstanceIds")
         for instance_id in targets:
             self._instance(instance_id)
             self._authorize(caller, action, instance_id, region)
@@ -308,16 +301,17 @@ class Ssm:
         key = f"{params['CommandId']}/{params['InstanceId']}"
         found = self.store.table("ssm-invocations").get(key)
         if found is None:
-            raise _error("InvocationDoesNotExist", "no such command invocation")
+            raise ApiError("InvocationDoesNotExist", "no such command invocation")
         return dict(found)
 
     def op_StartSession(self, params: Params, region: str, caller: Caller) -> Any:
         action = "ssm:StartSession"
-        self._document(caller, action, params.get("DocumentName", "SSM-SessionManagerRunShell"))
+        document = params.get("DocumentName", "SSM-SessionManagerRunShell")
+        self._document(caller, action, document, region)
         instance = self._instance(params["Target"])
         self._authorize(caller, action, params["Target"], region)
         if self._ping(instance) != "Online":
-            raise _error("TargetNotConnected", f"{params['Target']} is not connected.")
+            raise ApiError("TargetNotConnected", f"{params['Target']} is not connected.")
         session_id = f"{caller.name}-{secrets.token_hex(8)}"
         token = secrets.token_urlsafe(24)
         self.store.table("ssm-sessions")[session_id] = {
@@ -337,11 +331,8 @@ class Ssm:
     def op_TerminateSession(self, params: Params, region: str, caller: Caller) -> Any:
         session = self.store.table("ssm-sessions").get(params["SessionId"])
         if session is not None and caller.user not in (None, session["Owner"]):
-            raise ApiError(
-                "AccessDeniedException",
-                f"User: {caller.arn(self.account)} is not authorized to perform: "
-                f"ssm:TerminateSession on session {params['SessionId']}",
-            )
+            resource = self._arn(region, f"session/{params['SessionId']}")
+            raise self._denied(caller, "ssm:TerminateSession", resource)
         self.store.table("ssm-sessions").pop(params["SessionId"], None)
         return {"SessionId": params["SessionId"]}
 
