@@ -25,13 +25,13 @@ def main() -> None:
     args = parser.parse_args()
     quiet = Console(stderr=True, quiet=True)
     team, base_dir = config.load(project.project_root() / "bootstrap/team.example.toml")
-    base = stack.free_port_base()
-    ports = stack.Ports(base, base + 1, base + 2)
+    ports = stack.Ports.at(stack.free_port_base())
     with tempfile.TemporaryDirectory(prefix="smstudio-bench-") as tmp:
         layout = stack.Layout(Path(tmp))
         try:
             stack.up(layout, ports)
-            os.environ.update(stack.env_exports(ports))
+            os.environ.pop("AWS_SESSION_TOKEN", None)
+            os.environ.update(stack.env_exports(ports, stack.admin_keys(layout)))  # the admin
             rows = []
             for run in ("first apply (empty Studio)", "second apply (nothing changed)"):
                 clients = aws.Aws(region=team.domain.region)

@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, list[float]] = {"JupyterLab (space)": [], "KernelGateway (user)": []}
     with running(args.tag) as studio:
-        sm, domain = studio["sm"], studio["domain"]
+        sm, domain = studio["user"]("alice").client("sagemaker"), studio["domain"]  # as alice
         sm.create_space(
             DomainId=domain,
             SpaceName="bench",
@@ -53,7 +53,7 @@ def main() -> None:
         for _ in range(args.runs):
             for name, app in apps.items():
                 started = time.monotonic()
-                sm.create_app(**app)
+                sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
                 status = settle(sm, app)
                 elapsed = time.monotonic() - started
                 if status != "InService":

@@ -117,9 +117,10 @@ def main() -> None:
     rows: list[tuple[str, int, float, float, float]] = []
     console = Console(stderr=True)
     with running(args.tag) as studio:
-        sm, logs, domain = studio["sm"], studio["logs"], studio["domain"]
+        admin, logs, domain = studio["sm"], studio["logs"], studio["domain"]
+        sm = studio["user"]("alice").client("sagemaker")  # alice starts her spaces
         image = f"smstudio/jupyterlab:{args.tag}"
-        baseline_arn = sm.create_studio_lifecycle_config(
+        baseline_arn = admin.create_studio_lifecycle_config(
             StudioLifecycleConfigName="bench-baseline",
             StudioLifecycleConfigContent=base64.b64encode(
                 BASELINE.replace("PKGS", PACKAGES).encode()

@@ -1,5 +1,7 @@
 """A local Studio for benchmarks: free ports, temporary state, the example team applied
-with images of one tag; on exit the stack stops and its domain's home volumes go."""
+(as the admin) with images of one tag; `user(NAME)` gives clients with that user's own
+role, as users act; on exit the stack stops and its domain's containers, networks and
+home volumes go."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-from smstudio import apply, aws, config, dockerhost, project
+from smstudio import apply, apps, aws, config, dockerhost, project, whoami
 from smstudio.local import runtime, stack
 
 TEAM_FILE = project.project_root() / "bootstrap/team.example.toml"
@@ -21,24 +23,38 @@ TEAM_FILE = project.project_root() / "bootstrap/team.example.toml"
 @contextmanager
 def running(tag: str) -> Iterator[dict[str, Any]]:
     team, base_dir = config.load(TEAM_FILE)
-    base = stack.free_port_base()
-    ports = stack.Ports(base, base + 1, base + 2)
+    ports = stack.Ports.at(stack.free_port_base())
     domain = ""
     with tempfile.TemporaryDirectory(prefix="smstudio-bench-") as tmp:
         layout = stack.Layout(Path(tmp))
         try:
             stack.up(layout, ports)
-            os.environ.update(stack.env_exports(ports))
+            os.environ.pop("AWS_SESSION_TOKEN", None)
+            os.environ.update(stack.env_exports(ports, stack.admin_keys(layout)))
             clients = aws.Aws(region=team.domain.region)
             apply.Registrar(team, base_dir, clients, Console(quiet=True), tag=tag).run()
             sm = clients.client("sagemaker")
-            domain = sm.list_domains()["Domains"][0]["DomainId"]
-            yield {"sm": sm, "logs": clients.client("logs"), "domain": domain, "team": TEAM_FILE}
+            domain = apps.find_domain(sm, team)
+
+            def user(name: str) -> aws.Aws:
+                keys = whoami.role_credentials(clients, team, name)
+                return aws.Aws(region=team.domain.region, keys=keys)
+
+            def user_env(name: str) -> dict[str, str]:
+                keys = whoami.role_credentials(clients, team, name)
+                return {**os.environ, **stack.env_exports(ports, keys)}
+
+            yield {"sm": sm, "logs": clients.client("logs"), "domain": domain, "team": TEAM_FILE,
+                   "user": user, "user_env": user_env}  # fmt: skip
         finally:
             engine = dockerhost.client()
             for container in engine.containers.list(all=True, filters={"label": runtime.LABEL}):
                 if domain and f"/{domain}/" in container.labels.get(runtime.LABEL, ""):
                     container.remove(force=True)
+            for network in engine.networks.list(filters={"label": runtime.LABEL}):
+                labels = network.attrs.get("Labels") or {}
+                if domain and f"/{domain}/" in labels.get(runtime.LABEL, ""):
+                    runtime.remove_network(network)
             stack.down(layout)
             for volume in engine.volumes.list(filters={"name": f"smstudio-home-{domain}-"}):
                 if domain:

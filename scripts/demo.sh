@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, on the local Studio: set up the host, make the offline local base, build
 # the default images (base, kernelgateway, jupyterlab) and check each against the Studio
-# contract, start the local Studio, apply the example team, bring up alice's JupyterLab
-# space, run code in a kernel there, and print the URL that opens it.
+# contract, start the local Studio, apply the example team as the platform admin, then as
+# alice (her own role, nothing more) bring up her JupyterLab space, run code in a kernel
+# there, and print the URL that opens it.
 # Idempotent: a second run reuses the base, the build cache, the Studio and the space.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,8 +19,10 @@ for image in base kernelgateway jupyterlab; do
 done
 
 "$smstudio" local up
-eval "$("$smstudio" local env)"
+eval "$("$smstudio" local env)"               # the platform admin
 "$smstudio" apply --team "$team" --tag dev --yes
+eval "$("$smstudio" local env --user alice --team "$team")"   # alice, from her laptop
+"$smstudio" whoami --team "$team"
 url="$("$smstudio" up alice --team "$team")"
 "$smstudio" run alice --team "$team" \
   'import platform, getpass; f"{getpass.getuser()} runs Python {platform.python_version()} in Studio"'

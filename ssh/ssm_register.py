@@ -2,10 +2,13 @@
 """Register this Studio app with SSM as a managed instance, so its owner can SSH in.
 
 Run at every app start (after sshd, by ssh/start.sh) with the app's execution role:
-1. the owner: the app's user profile (a space's owner profile), its `studiouserid` tag,
-   which is what the user policy compares `ssm:resourceTag/SSHOwner` with;
-2. earlier registrations of this same app (tag SSHResourceArn = the app's ARN) are
-   deregistered, so stale managed instances do not pile up (they cost money);
+1. the owner: the app's user profile (a private space's owner profile), which is the
+   app session's SourceIdentity, the only SSHOwner the execution role may register, and
+   its `studiouserid`, which the user policy compares `ssm:resourceTag/SSHOwner` with.
+   A shared space acts for no single user: it is not registered (members use its
+   terminal in the browser);
+2. earlier registrations of this same app by this owner (tags SSHResourceArn, SSHOwner)
+   are deregistered, so stale managed instances do not pile up (they cost money);
 3. registration: sagemaker-ssh-helper's `sm-init-ssm` (CreateActivation with the tags,
    `amazon-ssm-agent -register`) and the agent started; in the local Studio, which has no
    agent, the same activation registered through its control plane.
@@ -31,7 +34,7 @@ import boto3
 METADATA = Path("/opt/ml/metadata/resource-metadata.json")
 HELPER_BIN = Path("/opt/smstudio/ssh-helper/bin")
 ROLE = os.environ.get("SMSTUDIO_SSM_ROLE", "smstudio-ssm-instance")
-USER_TAG = "studiouserid"
+OWNER_TAG = "SSHOwner"
 
 
 def log(level: str, message: str) -> None:
@@ -40,25 +43,23 @@ def log(level: str, message: str) -> None:
 
 
 def owner(sm: Any, meta: dict[str, Any]) -> str | None:
-    """The app owner's user id: the profile's studiouserid tag, else its name; None for a
-    space nobody owns."""
+    """The app owner's profile name; None for a shared space or one without an owner."""
     profile = meta.get("UserProfileName") or ""
     if not profile and meta.get("SpaceName"):
         space = sm.describe_space(DomainId=meta["DomainId"], SpaceName=meta["SpaceName"])
+        if space.get("SpaceSharingSettings", {}).get("SharingType") == "Shared":
+            return None
         profile = space.get("OwnershipSettings", {}).get("OwnerUserProfileName", "")
-    if not profile:
-        return None
-    arn = sm.describe_user_profile(DomainId=meta["DomainId"], UserProfileName=profile)[
-        "UserProfileArn"
-    ]
-    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn).get("Tags", [])}
-    return str(tags.get(USER_TAG) or profile)
+    return str(profile) or None
 
 
-def deregister_previous(ssm: Any, app_arn: str) -> list[str]:
+def deregister_previous(ssm: Any, app_arn: str, user: str) -> list[str]:
     gone = []
     pages = ssm.get_paginator("describe_instance_information").paginate(
-        Filters=[{"Key": "tag:SSHResourceArn", "Values": [app_arn]}]
+        Filters=[
+            {"Key": "tag:SSHResourceArn", "Values": [app_arn]},
+            {"Key": f"tag:{OWNER_TAG}", "Values": [user]},
+        ]
     )
     for page in pages:
         for instance in page["InstanceInformationList"]:
@@ -70,7 +71,7 @@ def deregister_previous(ssm: Any, app_arn: str) -> list[str]:
 def tags(meta: dict[str, Any], user: str, creator: str) -> list[dict[str, str]]:
     """The tags sm-init-ssm puts on the activation (and so on the managed instance)."""
     return [
-        {"Key": "SSHOwner", "Value": user},
+        {"Key": OWNER_TAG, "Value": user},
         {"Key": "SSHCreator", "Value": creator},
         {"Key": "SSHTimestamp", "Value": str(int(time.time()))},
         {"Key": "SSHResourceName", "Value": meta.get("ResourceName", "")},
@@ -80,7 +81,7 @@ def tags(meta: dict[str, Any], user: str, creator: str) -> list[dict[str, str]]:
 
 def local_endpoint() -> str | None:
     """The local Studio's control plane (it serves SSM there), if that is where SSM is."""
-    url = os.environ.get("AWS_ENDPOINT_URL_SSM", "")
+    url = os.environ.get("AWS_ENDPOINT_URL_SSM") or os.environ.get("AWS_ENDPOINT_URL", "")
     return url if url and urlparse(url).hostname == "127.0.0.1" else None
 
 
@@ -148,9 +149,10 @@ def main() -> int:
     sm, ssm = session.client("sagemaker"), session.client("ssm")
     user = owner(sm, meta)
     if user is None:
-        log("INFO", "this app has no owner (a shared space): no SSH registration")
+        log("INFO", "a shared space acts for no single user: no SSH registration (members "
+            "use its terminal in the browser)")
         return 0
-    gone = deregister_previous(ssm, meta["ResourceArn"])
+    gone = deregister_previous(ssm, meta["ResourceArn"], user)
     if gone:
         log("INFO", f"deregistered this app's earlier managed instances: {', '.join(gone)}")
     if agent:

@@ -16,6 +16,7 @@
 : "${SMSTUDIO_GIT_USERNAME:=x-access-token}"
 : "${SMSTUDIO_GIT_REPOS:=}"       # space-separated HTTPS URLs cloned on first start
 : "${SMSTUDIO_IDLE_MINUTES:=}"    # KernelGateway: delete the app after this idle time
+: "${SMSTUDIO_SSM_ROLE:=smstudio-ssm-instance}"  # the role apps' SSM managed instances get
 SMSTUDIO_STATE="${HOME:-/home/sagemaker-user}/.smstudio"
 SMSTUDIO_STARTED="$(date +%s%N)"
 
@@ -154,7 +155,7 @@ step_ssh() {
     log_info "ssh: no $script in this image, no SSH"
     return 0
   fi
-  run_budgeted ssh "$(smstudio_budget 30)" "$script" \
+  run_budgeted ssh "$(smstudio_budget 30)" env SMSTUDIO_SSM_ROLE="$SMSTUDIO_SSM_ROLE" "$script" \
     || log_error "ssh: not ready; see ~/.smstudio/logs/ssh.log and sshd.log"
 }
 

@@ -43,13 +43,16 @@ def metadata() -> dict[str, str]:
     return dict(json.loads(METADATA.read_text()))
 
 
-def owner(meta: dict[str, str]) -> str:
-    # A space's user is its owner; Classic apps carry the profile name.
+def owner(meta: dict[str, str]) -> str | None:
+    # A space's user is its owner; Classic apps carry the profile name. A shared space
+    # acts for no single user (its session has no SourceIdentity): None.
     if meta.get("UserProfileName"):
         return meta["UserProfileName"]
     space = client("sagemaker").describe_space(
         DomainId=meta["DomainId"], SpaceName=meta["SpaceName"]
     )
+    if space.get("SpaceSharingSettings", {}).get("SharingType") == "Shared":
+        return None
     return str(space["OwnershipSettings"]["OwnerUserProfileName"])
 
 
@@ -64,6 +67,10 @@ def git(*args: str) -> subprocess.CompletedProcess[str]:
 def git_setup(args: argparse.Namespace) -> int:
     meta = metadata()
     user = owner(meta)
+    if user is None:
+        log("INFO", "a shared space: no personal git identity or token (commit as yourself "
+            "with `git -c user.name=... commit`)")
+        return clone(args.repositories)
     sm = client("sagemaker")
     arn = sm.describe_user_profile(DomainId=meta["DomainId"], UserProfileName=user)
     tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn["UserProfileArn"])["Tags"]}
@@ -78,8 +85,12 @@ def git_setup(args: argparse.Namespace) -> int:
         )
         git("config", "--global", "--replace-all", f"credential.https://{args.host}.helper", helper)
         log("INFO", f"token for https://{args.host} comes from Secrets Manager when git asks")
+    return clone(args.repositories)
+
+
+def clone(repositories: list[str]) -> int:
     failed = 0
-    for url in args.repositories:
+    for url in repositories:
         target = HOME / url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
         if target.exists():
             log("INFO", f"{url}: already in {target}")
@@ -100,9 +111,12 @@ def git_credential(args: argparse.Namespace) -> int:
     if asked.get("protocol") != "https" or asked.get("host") != args.host:
         return 0
     meta = metadata()
+    user = owner(meta)
+    if user is None:
+        return 0  # a shared space: no one's token
     try:
         token = client("secretsmanager").get_secret_value(
-            SecretId=secret_name(meta["DomainId"], owner(meta))
+            SecretId=secret_name(meta["DomainId"], user)
         )["SecretString"]
     except Exception as exc:
         print(f"smstudio: no git token for {args.host} ({exc}); run on your laptop: "

@@ -1,12 +1,15 @@
 """`smstudio plan` / `smstudio apply`: make a team file real in a SageMaker domain.
 
-Order: IAM roles (execution role, the role images are created with) -> push images ->
-images -> image versions (only when the pushed digest changed; wait for CREATED) -> app
-image configs -> lifecycle configs -> the domain (found or created) -> domain defaults
-(merged, never dropping others' entries) -> per-user IAM policies -> user profiles with a
-`studiouserid` tag. Every step reads first and changes only what differs, so a second
-apply makes no mutating call. With `dry_run` nothing is changed or pushed: the steps
-report what they would do.
+Order: IAM roles (execution role, the role images are created with, the SSM instance
+role; names carry the team's namespace) -> push images -> images -> image versions (only
+when the pushed digest changed; wait for CREATED) -> app image configs -> lifecycle
+configs -> the domain (found or created) -> the execution role's policy (scoped to the
+domain, now that its id is known) -> domain defaults (merged, never dropping others'
+entries) -> per-user identities (a role tagged studiouserid, or the team file's IAM
+principal) with their policies -> user profiles with a `studiouserid` tag -> declared
+spaces. Every step reads first and changes only what differs, so a second apply makes no
+mutating call. With `dry_run` nothing is changed or pushed: the steps report what they
+would do.
 """
 
 from __future__ import annotations
@@ -18,15 +21,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from rich.console import Console
 
 from smstudio import aws, desired, iam, kernels, lcc, project, push
-from smstudio.config import Team
+from smstudio.config import Team, User
 from smstudio.errors import SmstudioError
 
-EXECUTION_ROLE = "smstudio-execution"
-IMAGE_ROLE = "smstudio-image"
 SETTINGS_KEY = {
     "JupyterLab": "JupyterLabAppSettings",
     "KernelGateway": "KernelGatewayAppSettings",
@@ -36,6 +38,7 @@ SETTINGS_KEY = {
 NO_CUSTOM_IMAGES = {"JupyterServer"}
 AIC_KEYS = ("KernelGatewayImageConfig", "JupyterLabAppImageConfig", "CodeEditorAppImageConfig")
 MANAGED = [{"Key": "managed-by", "Value": "smstudio"}]
+SPACE_SETTINGS = {"JupyterLab": "JupyterLabAppSettings", "CodeEditor": "CodeEditorAppSettings"}
 # Apps' sessions carry their user as aws:SourceIdentity (IAM confines git tokens with it).
 IDENTITY = {"ExecutionRoleIdentityConfig": "USER_PROFILE_NAME"}
 MUTATING = ("Create", "Update", "Put", "Delete", "Add", "Attach", "Tag", "Untag")
@@ -58,8 +61,13 @@ class Registrar:
     tag: str = "dev"
     dry_run: bool = False
     version_timeout: float = 900
+    replace_spaces: bool = False
     changes: list[Change] = field(default_factory=list)
     _arns: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> iam.Names:
+        return iam.Names(self.team.namespace)
 
     def _change(self, step: str, target: str, action: str, detail: str = "") -> bool:
         """Record a change; True when it should be carried out now."""
@@ -75,33 +83,65 @@ class Registrar:
     # --- IAM -------------------------------------------------------------------------
 
     def _role(
-        self, name: str, policy: dict[str, Any] | None, trust_policy: dict[str, Any] | None = None
+        self,
+        name: str,
+        policy: dict[str, Any] | None,
+        trust_policy: dict[str, Any],
+        tags: list[dict[str, str]] | None = None,
+        max_session: int | None = None,
     ) -> str:
+        """The role, created or brought to its trust (and, when given, its one inline
+        policy); its ARN."""
         client = self.clients.client("iam")
-        trust = json.dumps(trust_policy or iam.sagemaker_trust_policy())
+        wanted_tags = MANAGED + (tags or [])
         try:
-            arn = str(client.get_role(RoleName=name)["Role"]["Arn"])
+            role = client.get_role(RoleName=name)["Role"]
         except client.exceptions.NoSuchEntityException:
             arn = f"arn:aws:iam::{self.account}:role/{name}"
             if self._change("iam role", name, "create"):
+                extra = {"MaxSessionDuration": max_session} if max_session else {}
                 made = client.create_role(
-                    RoleName=name, AssumeRolePolicyDocument=trust, Tags=MANAGED
+                    RoleName=name,
+                    AssumeRolePolicyDocument=json.dumps(trust_policy),
+                    Tags=wanted_tags,
+                    **extra,
                 )
                 arn = made["Role"]["Arn"]
-            else:
-                return arn
+                if policy is not None:
+                    client.put_role_policy(
+                        RoleName=name, PolicyName=name, PolicyDocument=json.dumps(policy)
+                    )
+            return arn
+        arn = str(role["Arn"])
+        current_trust = _document(role.get("AssumeRolePolicyDocument"))
+        if current_trust != trust_policy and self._change("iam role trust", name, "update"):
+            client.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust_policy))
+        if (
+            max_session
+            and role.get("MaxSessionDuration") != max_session
+            and self._change(
+                "iam role", name, "update", f"(sessions up to {max_session // 3600} h)"
+            )
+        ):
+            client.update_role(RoleName=name, MaxSessionDuration=max_session)
+        have = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
+        stale = [t for t in wanted_tags if have.get(t["Key"]) != t["Value"]]
+        if stale and self._change("iam role", name, "tag", ", ".join(t["Key"] for t in stale)):
+            client.tag_role(RoleName=name, Tags=stale)
         if policy is not None:
-            try:
-                current = client.get_role_policy(RoleName=name, PolicyName=name)["PolicyDocument"]
-                if isinstance(current, str):
-                    current = json.loads(current)
-            except client.exceptions.NoSuchEntityException:
-                current = None
-            if current != policy and self._change("iam role policy", name, "put"):
-                client.put_role_policy(
-                    RoleName=name, PolicyName=name, PolicyDocument=json.dumps(policy)
-                )
+            self._role_policy(name, policy)
         return arn
+
+    def _role_policy(self, name: str, policy: dict[str, Any]) -> None:
+        client = self.clients.client("iam")
+        try:
+            current = client.get_role_policy(RoleName=name, PolicyName=name)["PolicyDocument"]
+        except client.exceptions.NoSuchEntityException:
+            current = None
+        if _document(current) != policy and self._change("iam role policy", name, "put"):
+            client.put_role_policy(
+                RoleName=name, PolicyName=name, PolicyDocument=json.dumps(policy)
+            )
 
     @property
     def account(self) -> str:
@@ -109,20 +149,20 @@ class Registrar:
             self._arns["account"] = self.clients.client("sts").get_caller_identity()["Account"]
         return self._arns["account"]
 
-    def _user_policy(self, user: str, document: dict[str, Any]) -> None:
+    def _managed_policy(self, name: str, document: dict[str, Any]) -> str:
+        """A customer-managed policy, created or given a new default version; its ARN."""
         client = self.clients.client("iam")
-        name = f"smstudio-user-{user}"
         arn = f"arn:aws:iam::{self.account}:policy/{name}"
         try:
             policy = client.get_policy(PolicyArn=arn)["Policy"]
         except client.exceptions.NoSuchEntityException:
             if self._change("iam user policy", name, "create"):
-                client.create_policy(PolicyName=name, PolicyDocument=json.dumps(document))
-            return
+                client.create_policy(
+                    PolicyName=name, PolicyDocument=json.dumps(document), Tags=MANAGED
+                )
+            return arn
         version = client.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
-        current = version["PolicyVersion"]["Document"]
-        if isinstance(current, str):
-            current = json.loads(current)
+        current = _document(version["PolicyVersion"]["Document"])
         if current != document and self._change("iam user policy", name, "new version"):
             versions = client.list_policy_versions(PolicyArn=arn)["Versions"]
             # IAM keeps at most 5 versions: drop the oldest non-default ones first.
@@ -131,6 +171,44 @@ class Registrar:
             client.create_policy_version(
                 PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True
             )
+        return arn
+
+    def _identity(self, user: User, policy_arn: str) -> None:
+        """The IAM identity the user acts with: their role (trusted as the team file
+        says, tagged studiouserid) or the team file's existing user or role, given the
+        tag; with the user's policy attached."""
+        client = self.clients.client("iam")
+        tag = [{"Key": iam.TAG, "Value": user.name}]
+        if user.iam_principal:
+            kind, _, name = user.iam_principal.split(":", 5)[5].partition("/")
+            name = name.rsplit("/", 1)[-1]
+            if kind == "user":
+                listed = client.list_user_tags(UserName=name)["Tags"]
+                attached = client.list_attached_user_policies(UserName=name)["AttachedPolicies"]
+                tag_it, attach = client.tag_user, client.attach_user_policy
+                key = {"UserName": name}
+            else:
+                listed = client.get_role(RoleName=name)["Role"].get("Tags", [])
+                attached = client.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+                tag_it, attach = client.tag_role, client.attach_role_policy
+                key = {"RoleName": name}
+            if {t["Key"]: t["Value"] for t in listed}.get(iam.TAG) != user.name and self._change(
+                f"iam {kind}", name, "tag", f"({iam.TAG}={user.name})"
+            ):
+                tag_it(**key, Tags=tag)
+        else:
+            name = self.names.user_role(user.name)
+            saml = self.team.identity.saml_provider
+            hours = self.team.identity.session_hours
+            self._role(name, None, iam.user_trust_policy(self.account, saml), tag, hours * 3600)
+            attached = []
+            with contextlib.suppress(client.exceptions.NoSuchEntityException):
+                attached = client.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+            attach, key = client.attach_role_policy, {"RoleName": name}
+        if policy_arn not in {a["PolicyArn"] for a in attached} and self._change(
+            "iam user policy", policy_arn.rsplit("/", 1)[-1], "attach", f"(to {name})"
+        ):
+            attach(**key, PolicyArn=policy_arn)
 
     # --- images ----------------------------------------------------------------------
 
@@ -298,7 +376,9 @@ class Registrar:
         region = self.clients.session.region_name
         for user in self.team.users:
             scope = iam.Scope(self.account, region, domain_id or "*")
-            self._user_policy(user.name, iam.user_policy(scope, self.team.allowed_for(user)))
+            document = iam.user_policy(scope, self.team.allowed_for(user))
+            policy_arn = self._managed_policy(self.names.user_policy(user.name), document)
+            self._identity(user, policy_arn)
             tags = desired.profile_tags(user)
             if domain_id is not None:
                 try:
@@ -313,6 +393,64 @@ class Registrar:
             if self._change("user profile", user.name, "create", f"(studiouserid={user.name})"):
                 sm.create_user_profile(DomainId=domain_id, UserProfileName=user.name, Tags=tags)
 
+    def _spaces(self, domain_id: str | None) -> None:
+        """Declared spaces: created with their owner and sharing type, which SageMaker
+        cannot change afterwards: a change is a replacement (the space's home is lost),
+        made only with `replace_spaces`."""
+        sm = self.clients.client("sagemaker")
+        for space in self.team.spaces:
+            wanted = desired.space_request(space, self.team, domain_id or "")
+            current = None
+            if domain_id is not None:
+                with contextlib.suppress(sm.exceptions.ResourceNotFound):
+                    current = sm.describe_space(DomainId=domain_id, SpaceName=space.name)
+            detail = f"(owner {space.owner}, {space.sharing})"
+            if current is None:
+                if self._change("space", space.name, "create", detail):
+                    sm.create_space(**wanted)
+                continue
+            owner = (current.get("OwnershipSettings") or {}).get("OwnerUserProfileName")
+            sharing = (current.get("SpaceSharingSettings") or {}).get("SharingType")
+            if (owner, sharing) == (space.owner, space.sharing):
+                continue
+            was = f"(was owner {owner}, {sharing}; its home is deleted)"
+            self._change("space", space.name, "replace", f"{detail} {was}")
+            if self.dry_run:
+                continue
+            if not self.replace_spaces:
+                raise SmstudioError(
+                    f"space {space.name}: owner or sharing type changed {was}; SageMaker can "
+                    "only delete and create it again",
+                    "check the plan, then apply with --replace-spaces",
+                )
+            self._replace_space(sm, domain_id or "", space.name, wanted)
+
+    def _replace_space(self, sm: Any, domain_id: str, name: str, wanted: dict[str, Any]) -> None:
+        for page in sm.get_paginator("list_apps").paginate(
+            DomainIdEquals=domain_id, SpaceNameEquals=name
+        ):
+            for app in page["Apps"]:
+                if app["Status"] in ("Pending", "InService"):
+                    ident = {k: app[k] for k in ("DomainId", "SpaceName", "AppType", "AppName")}
+                    sm.delete_app(**ident)
+                    self._wait_gone(lambda ident=ident: sm.describe_app(**ident)["Status"])
+        sm.delete_space(DomainId=domain_id, SpaceName=name)
+        self._wait_gone(lambda: sm.describe_space(DomainId=domain_id, SpaceName=name)["Status"], sm)
+        sm.create_space(**wanted)
+
+    def _wait_gone(self, status: Any, sm: Any = None, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if status() in ("Deleted", "Failed"):
+                    return
+            except Exception as exc:  # the resource is gone
+                if "NotFound" in type(exc).__name__ or "ResourceNotFound" in str(exc):
+                    return
+                raise
+            time.sleep(1)
+        raise SmstudioError("a space or app was not deleted in time", "apply again later")
+
     def _profile_tags(self, user: str, arn: str, tags: list[dict[str, str]]) -> None:
         """Tags apply owns (studiouserid, git identity) are set; others are left alone."""
         sm = self.clients.client("sagemaker")
@@ -326,11 +464,11 @@ class Registrar:
 
     def run(self) -> list[Change]:
         region = self.clients.session.region_name
-        scope = iam.Scope(self.account, region, self.team.domain.id or "*")
         bucket = f"sagemaker-{region}-{self.account}"
-        execution_role = self._role(EXECUTION_ROLE, iam.execution_role_policy(scope, bucket))
-        image_role = self._role(IMAGE_ROLE, None)
-        self._role(iam.SSM_INSTANCE_ROLE, iam.ssm_instance_policy(), iam.ssm_trust_policy())
+        names = self.names
+        execution_role = self._role(names.execution_role, None, iam.sagemaker_trust_policy())
+        image_role = self._role(names.image_role, None, iam.sagemaker_trust_policy())
+        self._role(names.ssm_instance_role, iam.ssm_instance_policy(), iam.ssm_trust_policy())
         declared = kernels.declared_kernelspecs(project.project_root())
         for name, image in self.team.images.items():
             self._image(name, image.target, image_role)
@@ -344,9 +482,26 @@ class Registrar:
             t: self._lifecycle(t, self.base_dir / p) for t, p in self.team.lifecycle.items()
         }
         domain_id = self._domain(execution_role)
+        if domain_id is None:
+            self._note("iam role policy", names.execution_role, "scoped to the new domain")
+        else:
+            scope = iam.Scope(self.account, region, domain_id)
+            policy = iam.execution_role_policy(scope, bucket, names.ssm_instance_role)
+            self._role_policy(names.execution_role, policy)
         self._domain_defaults(domain_id, lccs, execution_role)
         self._users(domain_id)
+        self._spaces(domain_id)
         return self.changes
+
+
+def _document(value: Any) -> Any:
+    """A policy document as IAM returns it (a dict, or JSON text, URL-encoded or not)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return json.loads(unquote(value))
+    return value
 
 
 def count_mutations(clients: aws.Aws) -> list[str]:

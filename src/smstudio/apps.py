@@ -1,6 +1,7 @@
 """Workspaces for data scientists: bring an app up (creating its space), take it down,
 list apps, and open Studio through a presigned URL. New Studio first: a user's workspace
-is a private JupyterLab space named `<user>-space` with its app `default`."""
+is a private JupyterLab space named `<user>-space` with its app `default`; the spaces the
+team file declares (private or shared) are opened by name."""
 
 from __future__ import annotations
 
@@ -21,14 +22,17 @@ LIVE = ("Pending", "InService")
 @dataclass(frozen=True)
 class Workspace:
     domain_id: str
-    user: str
+    user: str  # who opens it
     space: str
+    app_type: str = "JupyterLab"
+    declared: bool = False  # a space of the team file (apply makes it)
+    instance_type: str | None = None  # the declared space's
 
     def app(self) -> dict[str, str]:
         return {
             "DomainId": self.domain_id,
             "SpaceName": self.space,
-            "AppType": "JupyterLab",
+            "AppType": self.app_type,
             "AppName": "default",
         }
 
@@ -44,9 +48,18 @@ def find_domain(sm: Any, team: Team) -> str:
 
 
 def workspace(sm: Any, team: Team, user: str, space: str | None) -> Workspace:
-    if user not in {u.name for u in team.users}:
+    if team.user(user) is None:
         names = ", ".join(u.name for u in team.users)
         raise SmstudioError(f"{user!r} is not in the team (users: {names})", "pick a team member")
+    declared = team.space(space) if space else None
+    if declared is not None:
+        if declared.sharing == "Private" and declared.owner != user:
+            raise SmstudioError(
+                f"space {declared.name} is private to {declared.owner}",
+                "open your own workspace, or ask for the space to be shared in the team file",
+            )
+        return Workspace(find_domain(sm, team), user, declared.name, declared.app_type, True,
+                         declared.instance_type)  # fmt: skip
     return Workspace(find_domain(sm, team), user, space or f"{user}-space")
 
 
@@ -81,7 +94,12 @@ def up(
 ) -> str:
     """Create or reuse the user's space and app, wait until it serves; the presigned URL."""
     member = next(u for u in team.users if u.name == ws.user)
-    instance = instance_type or member.default_instance_type or team.defaults.instance_type
+    instance = (
+        instance_type
+        or ws.instance_type
+        or member.default_instance_type
+        or team.defaults.instance_type
+    )
     if instance not in team.allowed_for(member):
         raise SmstudioError(
             f"{ws.user} may not use {instance}",
@@ -90,6 +108,11 @@ def up(
     try:
         sm.describe_space(DomainId=ws.domain_id, SpaceName=ws.space)
     except sm.exceptions.ResourceNotFound:
+        if ws.declared:
+            raise SmstudioError(
+                f"space {ws.space} (in the team file) does not exist yet",
+                "ask the platform team to run `smstudio apply`",
+            ) from None
         sm.create_space(
             DomainId=ws.domain_id,
             SpaceName=ws.space,

@@ -18,6 +18,7 @@ import botocore.config
 
 DEFAULT_REGION = "us-east-1"
 MAX_ATTEMPTS = 8
+DEFAULT_PROFILE: str | None = None  # `smstudio --profile NAME`: wins over AWS_PROFILE
 
 
 def env_endpoint(service: str, environ: dict[str, str] | None = None) -> str | None:
@@ -35,12 +36,25 @@ class Aws:
     endpoints: dict[str, str] = field(default_factory=dict)  # service -> URL, wins over env
     max_attempts: int = MAX_ATTEMPTS
     event_hooks: list[tuple[str, Any]] = field(default_factory=list)
+    # Explicit credentials (AccessKeyId, SecretAccessKey[, SessionToken]) instead of the
+    # usual chain: the local Studio's own services.
+    keys: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def session(self) -> boto3.session.Session:
-        session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+        explicit = {}
+        if self.keys:
+            explicit = {
+                "aws_access_key_id": self.keys["AccessKeyId"],
+                "aws_secret_access_key": self.keys["SecretAccessKey"],
+                "aws_session_token": self.keys.get("SessionToken"),
+            }
+        profile = None if self.keys else (self.profile or DEFAULT_PROFILE)
+        session = boto3.session.Session(profile_name=profile, region_name=self.region, **explicit)
         if session.region_name is None:
-            session = boto3.session.Session(profile_name=self.profile, region_name=DEFAULT_REGION)
+            session = boto3.session.Session(
+                profile_name=profile, region_name=DEFAULT_REGION, **explicit
+            )
         return session
 
     def config(self) -> botocore.config.Config:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import botocore.exceptions
 import requests
 import typer
 from rich.console import Console
@@ -34,6 +36,7 @@ from smstudio import (
     sshconfig,
     sshproxy,
     usage,
+    whoami,
 )
 from smstudio.errors import SmstudioError
 from smstudio.local import stack
@@ -79,6 +82,22 @@ app.add_typer(git_token_app, name="git-token")
 TEAM_FILE = Path("bootstrap/team.example.toml")
 
 
+@app.callback()
+def main_options(
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="AWS profile (from ~/.aws/config) every command uses; AWS_PROFILE works too.",
+        ),
+    ] = None,
+) -> None:
+    """SageMaker Studio for teams, as code: images, lifecycle scripts, SSH, registration."""
+    if profile:
+        aws.DEFAULT_PROFILE = profile
+        os.environ["AWS_PROFILE"] = profile  # the ssh ProxyCommand and the AWS CLI too
+
+
 @local_app.command("up")
 def local_up() -> None:
     """Start the local Studio (idempotent) and print its endpoints."""
@@ -112,23 +131,58 @@ def local_env(
     user: Annotated[
         str | None,
         typer.Option(
-            help="Act as this Studio user (their own access key, tagged studiouserid=USER, "
-            "so the user policy's rules apply, e.g. SSH only into their own apps). "
-            "Default: the platform admin."
+            help="Act as this Studio user: temporary credentials of their role (assumed "
+            "through the local Studio's STS), tagged studiouserid=USER, so their policy "
+            "applies. Default: the platform admin (the local account's root key)."
         ),
     ] = None,
+    team: Annotated[Path, typer.Option(help="The team file (names the user's role).")] = TEAM_FILE,
 ) -> None:
     """Print the exports that point boto3, the AWS CLI and smstudio at the local Studio.
 
-    Use: eval "$(smstudio local env)"   or, as a data scientist:
+    Use: eval "$(smstudio local env)"   or, as a data scientist (after apply):
     eval "$(smstudio local env --user alice)"
     """
     ports = stack.Ports.from_env()
-    exports = stack.env_exports(ports)
+    keys = stack.admin_keys(stack.Layout.default())
     if user is not None:
-        exports.update(stack.user_credentials(ports, user))
+        spec, _ = config.load(team)
+        admin = aws.Aws(region=stack.REGION, endpoints=_all(stack.endpoints(ports)["aws"]),
+                        keys=keys)  # fmt: skip
+        keys = whoami.role_credentials(admin, spec, user)
+    exports = stack.env_exports(ports, keys)
+    if "AWS_SESSION_TOKEN" not in exports:
+        print("unset AWS_SESSION_TOKEN AWS_PROFILE")
     for key, value in exports.items():
         print(f"export {key}={shlex.quote(value)}")
+
+
+def _all(url: str) -> dict[str, str]:
+    return {service: url for service in ("sts", "iam", "sagemaker", "ssm")}
+
+
+@app.command("whoami")
+def whoami_command(
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+) -> None:
+    """Who your AWS credentials are: the principal, the Studio user it acts as (its
+    studiouserid) and the team's domain."""
+    spec, _ = config.load(team)
+    found = whoami.whoami(aws.Aws(region=spec.domain.region), spec)
+    table = Table("", "")
+    table.add_row("principal", found.arn)
+    table.add_row("account", found.account)
+    table.add_row("kind", found.kind)
+    if found.user:
+        table.add_row(iam.TAG, f"{found.user} (from {found.how})")
+    elif found.kind == "account root":
+        table.add_row(iam.TAG, "none: the account root (the platform admin)")
+    else:
+        table.add_row(iam.TAG, "none: not a user of this team")
+    domain = spec.domain.name or spec.domain.id
+    table.add_row("domain", f"{found.domain} ({domain})" if found.domain else f"{domain}: not "
+                  "created yet (smstudio apply)")  # fmt: skip
+    out.print(table)
 
 
 @images_app.command("local-base")
@@ -271,10 +325,11 @@ def check_image(
     raise typer.Exit(1)
 
 
-def _registrar(team: Path, tag: str, dry_run: bool) -> apply.Registrar:
+def _registrar(team: Path, tag: str, dry_run: bool, replace: bool = False) -> apply.Registrar:
     spec, base = config.load(team)
     clients = aws.Aws(region=spec.domain.region)
-    return apply.Registrar(spec, base, clients, console, tag=tag, dry_run=dry_run)
+    return apply.Registrar(spec, base, clients, console, tag=tag, dry_run=dry_run,
+                           replace_spaces=replace)  # fmt: skip
 
 
 @app.command("plan")
@@ -297,6 +352,14 @@ def apply_team(
     tag: Annotated[str, typer.Option(help="The built image tag to register.")] = "dev",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Apply without asking.")] = False,
+    replace_spaces: Annotated[
+        bool,
+        typer.Option(
+            "--replace-spaces",
+            help="Allow replacing spaces whose owner or sharing type changed (SageMaker "
+            "cannot change them: the space and its home are deleted and made again).",
+        ),
+    ] = False,
 ) -> None:
     """Register the team file into its domain: IAM roles, images and versions, app image
     configs, lifecycle configs, domain defaults, user policies and profiles.
@@ -309,12 +372,22 @@ def apply_team(
     if dry_run:
         out.print(f"{len(changes)} change(s) planned" if changes else "nothing to change")
         return
+    replacing = [c for c in changes if c.action == "replace"]
     if changes and not yes:
         if not sys.stdin.isatty():
             raise SmstudioError("apply needs confirmation", "pass --yes (no terminal to ask on)")
         typer.confirm(f"apply {len(changes)} change(s)?", abort=True)
+    if replacing and not replace_spaces:
+        if not sys.stdin.isatty():
+            raise SmstudioError(
+                f"{len(replacing)} space(s) would be replaced, deleting their homes: "
+                + ", ".join(c.target for c in replacing),
+                "check the plan; to go ahead, apply with --replace-spaces",
+            )
+        typer.confirm(f"replace {len(replacing)} space(s), deleting their homes?", abort=True)
+        replace_spaces = True
     console.print("applying:")
-    done = _registrar(team, tag, dry_run=False).run()
+    done = _registrar(team, tag, dry_run=False, replace=replace_spaces).run()
     out.print(f"applied {len(done)} change(s)" if done else "nothing to change")
 
 
@@ -338,13 +411,23 @@ def _ssh_target(
 @app.command("up")
 def workspace_up(
     user: Annotated[str, typer.Argument(help="A user from the team file.")],
-    space: Annotated[str | None, typer.Option(help="Space name (default: USER-space).")] = None,
+    space: Annotated[
+        str | None,
+        typer.Option(
+            help="Space name: one of the team file's spaces (a shared one, or your own), or "
+            "a private space of yours (created if missing). Default: USER-space."
+        ),
+    ] = None,
     instance_type: Annotated[
         str | None, typer.Option(help="Instance type (default: the user's default).")
     ] = None,
     team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
 ) -> None:
-    """Bring up USER's JupyterLab space (created if missing), wait, print the URL."""
+    """Bring up USER's JupyterLab space (created if missing), wait, print the URL.
+
+    Run it as USER (their role: `eval "$(smstudio local env --user USER)"` locally, their
+    SSO profile in AWS): IAM lets each user act only on their own spaces and the team's
+    shared ones."""
     spec, sm = _studio(team)
     ws = apps.workspace(sm, spec, user, space)
     out.print(apps.up(sm, spec, ws, instance_type, console))
@@ -421,13 +504,14 @@ def workspace_run(
     Studio: real Studio needs its browser sign-in)."""
     spec, sm = _studio(team)
     url = apps.open_url(sm, apps.workspace(sm, spec, user, space))
-    landed = requests.get(url, timeout=30, allow_redirects=True)
+    browser = requests.Session()  # keeps the app's login cookie, as a browser would
+    landed = browser.get(url, timeout=30, allow_redirects=True)
     if landed.status_code != 200 or not landed.url.startswith("http://127.0.0.1:"):
         raise SmstudioError(
             f"{user}'s space did not open locally (HTTP {landed.status_code})",
             "`smstudio run` works against the local Studio with the space up (`smstudio up`)",
         )
-    out.print(jupyter.run_in_server(landed.url.removesuffix("/lab"), code))
+    out.print(jupyter.run_in_server(landed.url.removesuffix("/lab"), code, session=browser))
 
 
 @app.command(
@@ -602,46 +686,116 @@ def iam_policy(
         str | None, typer.Option(help="AWS account id (default: asked of STS).")
     ] = None,
     domain_id: Annotated[
-        str | None, typer.Option(help="Domain id (default: the team file's domain.id).")
+        str | None, typer.Option(help="Domain id (default: the team file's, or found by name).")
     ] = None,
     bucket: Annotated[
         str | None, typer.Option(help="Team bucket (default: sagemaker-REGION-ACCOUNT).")
     ] = None,
 ) -> None:
-    """Print USER's policy, the execution role's policy and the SageMaker trust policy,
-    and the role (with its SSM trust) of apps' SSM managed instances.
+    """Print USER's identity (their role, its trust and tag, or the team file's IAM
+    principal) and policy; the execution role with its trust and policy; and the role of
+    apps' SSM managed instances. Names carry the team's namespace (its domain).
 
-    The user policy confines USER to their own profile (studiouserid tag) and the
-    instance types the team file allows them.
+    The user policy confines USER to their own profile, spaces and apps (studiouserid
+    tag), the team's shared spaces, and the instance types the team file allows them.
     """
     spec, _ = config.load(team)
-    member = next((u for u in spec.users if u.name == user), None)
+    member = spec.user(user)
     if member is None:
         names = ", ".join(u.name for u in spec.users) or "none"
         raise SmstudioError(f"{team}: no user {user!r} (users: {names})", "pick a listed user")
     region = spec.domain.region
+    clients = aws.Aws(region=region)
     if account is None:
-        account = aws.Aws(region=region).client("sts").get_caller_identity()["Account"]
+        account = clients.client("sts").get_caller_identity()["Account"]
     domain = domain_id or spec.domain.id
     if domain is None:
-        console.print("domain not created yet: the policies cover any domain in the account")
-        domain = "*"
+        try:
+            domain = apps.find_domain(clients.client("sagemaker"), spec)
+        except SmstudioError:
+            console.print("domain not created yet: the policies cover any domain in the account")
+            domain = "*"
+    roles = iam.Names(spec.namespace)
     scope = iam.Scope(account=account, region=region, domain_id=domain)
+    if member.iam_principal:
+        identity: dict[str, Any] = {"existing principal": member.iam_principal,
+                                    "tags": {iam.TAG: user}}  # fmt: skip
+    else:
+        identity = {
+            "role": roles.user_role(user),
+            "arn": scope.role(roles.user_role(user)),
+            "tags": {iam.TAG: user},
+            "trust": iam.user_trust_policy(account, spec.identity.saml_provider),
+        }
     documents = {
-        f"user:{user}": iam.user_policy(scope, spec.allowed_for(member)),
-        "execution-role": iam.execution_role_policy(
-            scope, bucket or f"sagemaker-{region}-{account}"
-        ),
-        "trust:sagemaker": iam.sagemaker_trust_policy(),
-        f"role:{iam.SSM_INSTANCE_ROLE}": iam.ssm_instance_policy(),
-        "trust:ssm": iam.ssm_trust_policy(),
+        f"user:{user}": {
+            **identity,
+            "policy": roles.user_policy(user),
+            "document": iam.user_policy(scope, spec.allowed_for(member)),
+        },
+        "execution-role": {
+            "role": roles.execution_role,
+            "trust": iam.sagemaker_trust_policy(),
+            "document": iam.execution_role_policy(
+                scope, bucket or f"sagemaker-{region}-{account}", roles.ssm_instance_role
+            ),
+        },
+        "ssm-instance-role": {
+            "role": roles.ssm_instance_role,
+            "trust": iam.ssm_trust_policy(),
+            "document": iam.ssm_instance_policy(),
+        },
     }
     print(json.dumps(documents, indent=2))
 
 
+_FIXES = {
+    "AccessDeniedException": "your identity may not do this (see `smstudio whoami`); act on "
+    "your own profile, spaces and apps, or ask the platform team",
+    "ExpiredTokenException": "your session expired: sign in again (aws sso login, or "
+    "`smstudio local env --user USER` locally)",
+    "UnrecognizedClientException": "the access key is not known to this endpoint: check your "
+    "profile, or `smstudio local env` for the local Studio",
+}
+
+
+_FAMILIES = {
+    "AccessDenied": "AccessDeniedException",
+    "ExpiredToken": "ExpiredTokenException",
+    "InvalidClientTokenId": "UnrecognizedClientException",
+}
+
+
+def _aws_error(exc: Exception) -> SmstudioError:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "?"))
+        family = _FAMILIES.get(code, code)
+        fix = _FIXES.get(family, "check the request")
+        operation = exc.operation_name
+        return SmstudioError(f"AWS refused {operation}: {code}: {error.get('Message', '')}", fix)
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return SmstudioError(
+            "no AWS credentials found",
+            "sign in (aws sso login / --profile NAME), or for the local Studio: "
+            'eval "$(smstudio local env)"',
+        )
+    return SmstudioError(
+        f"cannot reach the AWS endpoint: {exc}",
+        "check your network; for the local Studio run `smstudio local up`",
+    )
+
+
 def main() -> None:
     try:
-        app()
+        try:
+            app()
+        except (
+            botocore.exceptions.ClientError,
+            botocore.exceptions.NoCredentialsError,
+            botocore.exceptions.EndpointConnectionError,
+        ) as exc:
+            raise _aws_error(exc) from None
     except SmstudioError as exc:
         console.print(f"[red]error:[/] {escape(exc.problem)}", soft_wrap=True)
         if exc.fix:

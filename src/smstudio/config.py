@@ -20,6 +20,8 @@ DOMAIN_ID = r"^d-[a-z0-9]{12}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 INSTANCE_TYPE = r"^(system|ml\.[a-z0-9]+\.[a-z0-9]+)$"
 REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
+IAM_PRINCIPAL = r"^arn:aws:iam::\d{12}:(user|role)/[A-Za-z0-9_+=,.@/-]+$"
+SAML_PROVIDER = r"^arn:aws:iam::\d{12}:saml-provider/[\w.-]{1,128}$"
 
 InstanceType = Annotated[str, Field(pattern=INSTANCE_TYPE)]
 
@@ -81,12 +83,41 @@ class Image(_Model):
     )
 
 
+class Identity(_Model):
+    """Who may assume the users' roles: anyone in the account whose own policy allows it
+    (`account`), or the users an IAM Identity Center/SAML provider signs in (`saml`)."""
+
+    trust: Literal["account", "saml"] = "account"
+    saml_provider: Annotated[str, Field(pattern=SAML_PROVIDER)] | None = None
+    session_hours: Annotated[int, Field(ge=1, le=12)] = 12
+
+    @model_validator(mode="after")
+    def provider_for_saml(self) -> Identity:
+        if (self.trust == "saml") != (self.saml_provider is not None):
+            raise ValueError('give saml_provider exactly when trust = "saml"')
+        return self
+
+
 class User(_Model):
     name: Annotated[str, Field(pattern=PROFILE_NAME)]
     email: Annotated[str, Field(pattern=EMAIL)]
     git_name: Annotated[str, Field(pattern=r"^[\w .'@-]{1,100}$")] | None = None
     allowed_instance_types: list[InstanceType] | None = None
     default_instance_type: InstanceType | None = None
+    # An existing IAM user or role to give the user's policy (and studiouserid tag) to,
+    # instead of the role smstudio makes.
+    iam_principal: Annotated[str, Field(pattern=IAM_PRINCIPAL)] | None = None
+
+
+class Space(_Model):
+    """A space the team file declares (apply creates it): Private to its owner, or
+    Shared with every member of the domain."""
+
+    name: Annotated[str, Field(pattern=PROFILE_NAME)]
+    owner: Annotated[str, Field(pattern=PROFILE_NAME)]
+    sharing: Literal["Private", "Shared"] = "Shared"
+    app_type: Literal["JupyterLab", "CodeEditor"] = "JupyterLab"
+    instance_type: InstanceType | None = None
 
 
 class Team(_Model):
@@ -96,7 +127,9 @@ class Team(_Model):
     lifecycle: dict[AppType, str] = {}
     startup: Startup = Startup()
     git: Git = Git()
+    identity: Identity = Identity()
     users: list[User] = []
+    spaces: list[Space] = []
 
     @model_validator(mode="after")
     def cross_references(self) -> Team:
@@ -104,6 +137,19 @@ class Team(_Model):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"user names must be unique: {', '.join(duplicates)} repeated")
+        spaces = [s.name for s in self.spaces]
+        for space in self.spaces:
+            if spaces.count(space.name) > 1:
+                raise ValueError(f"space names must be unique: {space.name} repeated")
+            if space.owner not in names:
+                raise ValueError(f"space {space.name}: owner {space.owner} is not a user")
+            if space.name in {f"{n}-space" for n in names}:
+                raise ValueError(f"space {space.name}: the name of a user's own workspace")
+            kind = space.instance_type or self.defaults.instance_type
+            if kind not in self.defaults.allowed_instance_types:
+                raise ValueError(
+                    f"space {space.name}: {kind} not in defaults.allowed_instance_types"
+                )
         for user in self.users:
             allowed = self.allowed_for(user)
             stray = [t for t in allowed if t not in self.defaults.allowed_instance_types]
@@ -121,6 +167,17 @@ class Team(_Model):
 
     def allowed_for(self, user: User) -> list[str]:
         return user.allowed_instance_types or self.defaults.allowed_instance_types
+
+    @property
+    def namespace(self) -> str:
+        """What IAM names of this team carry: its domain's name (or id)."""
+        return str(self.domain.name or self.domain.id)
+
+    def user(self, name: str) -> User | None:
+        return next((u for u in self.users if u.name == name), None)
+
+    def space(self, name: str) -> Space | None:
+        return next((s for s in self.spaces if s.name == name), None)
 
 
 _FIXES = {

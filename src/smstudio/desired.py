@@ -9,7 +9,7 @@ import hashlib
 from typing import Any
 
 from smstudio import iam
-from smstudio.config import Image, Team, User
+from smstudio.config import Image, Space, Team, User
 from smstudio.errors import SmstudioError
 from smstudio.kernels import KernelSpecDecl
 
@@ -151,3 +151,21 @@ def jupyterlab_settings(team: Team) -> dict[str, Any]:
     if team.git.repositories:
         out["CodeRepositories"] = [{"RepositoryUrl": url} for url in team.git.repositories]
     return out
+
+
+def space_request(space: Space, team: Team, domain_id: str) -> dict[str, Any]:
+    """CreateSpace's parameters for a declared space: its owner, sharing type, app type
+    and default instance type, tagged with its owner's studiouserid."""
+    settings_key = {"JupyterLab": "JupyterLabAppSettings", "CodeEditor": "CodeEditorAppSettings"}
+    instance = space.instance_type or team.defaults.instance_type
+    return {
+        "DomainId": domain_id,
+        "SpaceName": space.name,
+        "OwnershipSettings": {"OwnerUserProfileName": space.owner},
+        "SpaceSharingSettings": {"SharingType": space.sharing},
+        "SpaceSettings": {
+            "AppType": space.app_type,
+            settings_key[space.app_type]: {"DefaultResourceSpec": {"InstanceType": instance}},
+        },
+        "Tags": [{"Key": iam.TAG, "Value": space.owner}],
+    }

@@ -66,10 +66,17 @@ def execute(
         ws.close()
 
 
-def run_in_server(base_url: str, code: str, kernel: str = "python3", timeout: float = 60) -> str:
+def run_in_server(
+    base_url: str,
+    code: str,
+    kernel: str = "python3",
+    timeout: float = 60,
+    session: requests.Session | None = None,
+) -> str:
     """Start a kernel on a Jupyter server (e.g. http://127.0.0.1:PORT/jupyterlab/default),
-    run code, shut the kernel down."""
-    session = requests.Session()
+    run code, shut the kernel down. `session`: one holding the cookies that let it in
+    (the local Studio's app login, from following a presigned URL)."""
+    session = session or requests.Session()
     session.get(f"{base_url}/lab", timeout=10)  # sets the _xsrf cookie, as a browser would
     headers = {"X-XSRFToken": session.cookies.get("_xsrf", "")}
     started = session.post(

@@ -15,6 +15,7 @@ import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from smstudio import iam
 from smstudio.config import Team
 
 INCLUDE = re.compile(r'^\s*\.\s+"\$SMSTUDIO_LCC_LIB/(?P<name>[\w.-]+\.sh)"\s*$')
@@ -31,6 +32,7 @@ def settings(team: Team, app_type: str) -> dict[str, str]:
         "SMSTUDIO_BUDGET": str(team.startup.budget_seconds),
         "SMSTUDIO_APT_BUDGET": str(team.startup.apt_budget_seconds),
         "SMSTUDIO_HOOK_BUDGET": str(team.startup.hook_budget_seconds),
+        "SMSTUDIO_SSM_ROLE": iam.Names(team.namespace).ssm_instance_role,
     }
     if team.git.host:
         out["SMSTUDIO_GIT_HOST"] = team.git.host

@@ -21,11 +21,11 @@ from urllib.parse import urlparse
 from smstudio import apps, aws, project, ssm
 from smstudio.config import Team
 from smstudio.errors import SmstudioError
-from smstudio.sshconfig import USER, StudioHost, parse_host
+from smstudio.sshconfig import USER, StudioHost, parse_host, pin_host_keys
 
 ENDPOINT_KEYS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SSM",
                  "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION")  # fmt: skip
-ENV_KEYS = (*ENDPOINT_KEYS, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+ENV_KEYS = (*ENDPOINT_KEYS, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def local_studio() -> bool:
@@ -60,14 +60,24 @@ def resolve(sm: Any, team: Team, target: str) -> StudioHost:
     return StudioHost("default", ws.space, ws.domain_id)
 
 
-def running_app(sm: Any, host: StudioHost) -> dict[str, Any]:
-    """The app behind a host name, InService, or an error that says what to do."""
-    spaces = {s["SpaceName"] for s in apps.pages(sm, "list_spaces", host.domain)}
+def running_app(sm: Any, host: StudioHost) -> tuple[dict[str, Any], str]:
+    """The app behind a host name, InService, and its owner (the user it registers with
+    SSM as); or an error that says what to do."""
+    spaces = {s["SpaceName"]: s for s in apps.pages(sm, "list_spaces", host.domain)}
     users = {u["UserProfileName"] for u in apps.pages(sm, "list_user_profiles", host.domain)}
     if host.owner in spaces:
+        space = spaces[host.owner]
+        if (space.get("SpaceSharingSettingsSummary") or {}).get("SharingType") == "Shared":
+            raise SmstudioError(
+                f"{host.name}: {host.owner} is a shared space, which takes no SSH (its app acts "
+                "for no single user, so no one can be its SSH owner)",
+                f"open its terminal in the browser: `smstudio open USER --space {host.owner}`",
+            )
+        owner = (space.get("OwnershipSettingsSummary") or {}).get("OwnerUserProfileName", "")
         ident = {"SpaceName": host.owner, "AppType": "JupyterLab"}
         start = f"start it with `smstudio up USER --space {host.owner}`"
     elif host.owner in users:
+        owner = host.owner
         ident = {"UserProfileName": host.owner, "AppType": "KernelGateway"}
         start = "start the KernelGateway app from Studio"
     else:
@@ -84,7 +94,7 @@ def running_app(sm: Any, host: StudioHost) -> dict[str, Any]:
             f"{host.name}: the app is not running ({app['Status']})",
             f"{start}, then connect again",
         )
-    return dict(app)
+    return dict(app), owner
 
 
 def local_plugin_dir() -> Path:
@@ -114,11 +124,28 @@ def preflight(clients: Any, host: StudioHost, region: str) -> str:
     accepted through Run Command (which SSM allows only on your own apps). Returns the
     managed instance's id."""
     ssm_client = clients.client("ssm")
-    app = running_app(clients.client("sagemaker"), host)
-    instance_id = ssm.find_instance(ssm_client, host, app["AppArn"])
+    app, owner = running_app(clients.client("sagemaker"), host)
+    instance_id = ssm.find_instance(ssm_client, host, app["AppArn"], owner)
     ssm.session_command(instance_id, region, transport_path())  # raises if a tool is missing
-    ssm.push_key(ssm_client, host, instance_id, Path(f"{key_for(host)}.pub").read_text())
+    public_key = Path(f"{key_for(host)}.pub").read_text()
+    pin(host, ssm.push_key(ssm_client, host, instance_id, public_key))
     return instance_id
+
+
+def known_hosts() -> Path:
+    return ssh_dir() / "known_hosts"
+
+
+def pin(host: StudioHost, keys: list[str]) -> None:
+    """Write the app's host keys (read through SSM) as the only ones ssh accepts for it."""
+    path = known_hosts()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    current = path.read_text() if path.exists() else ""
+    wanted = pin_host_keys(current, host.name, keys)
+    if wanted != current:
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(wanted)
+        temporary.replace(path)
 
 
 READY = "SMSTUDIO_SSH_READY"  # "<host> <instance>": the pre-flight ran just now
@@ -158,7 +185,7 @@ def proxy_command(region: str) -> str:
 
 
 def ssh_args(host: StudioHost, region: str, extra: list[str]) -> list[str]:
-    known = ssh_dir() / "known_hosts"
+    known = known_hosts()
     return [
         "ssh",
         "-o", f"ProxyCommand={proxy_command(region)} %h",
@@ -166,7 +193,7 @@ def ssh_args(host: StudioHost, region: str, extra: list[str]) -> list[str]:
         "-o", f"IdentityFile={key_for(host)}",
         "-o", "IdentitiesOnly=yes",
         "-o", f"UserKnownHostsFile={known}",
-        "-o", "StrictHostKeyChecking=accept-new",
+        "-o", "StrictHostKeyChecking=yes",
         "-o", "LogLevel=ERROR",
         *extra,
         host.name,

@@ -48,7 +48,9 @@ def parse_host(name: str) -> StudioHost:
 
 def config_block(proxy_command: str, key_dir: Path, known_hosts: Path) -> str:
     """One Host entry for every Studio app: the ProxyCommand reaches the app's sshd (SSM in
-    AWS, the container in the local Studio) and pushes the host's public key first."""
+    AWS, the container in the local Studio) after pushing the laptop's public key and
+    pinning the app's host key (read through the same Run Command), so ssh checks the
+    host strictly."""
     lines = [
         BEGIN,
         f"Host *{SUFFIX}",
@@ -57,7 +59,7 @@ def config_block(proxy_command: str, key_dir: Path, known_hosts: Path) -> str:
         f"  IdentityFile {key_dir}/%h",
         "  IdentitiesOnly yes",
         f"  UserKnownHostsFile {known_hosts}",
-        "  StrictHostKeyChecking accept-new",
+        "  StrictHostKeyChecking yes",
         "  ServerAliveInterval 30",
         "  ServerAliveCountMax 4",
         END,
@@ -78,3 +80,9 @@ def merge(current: str, block: str) -> str:
         _, _, after = rest.partition(END)
         return before + block.rstrip("\n") + after
     return block + ("\n" + current if current.strip() else "")
+
+
+def pin_host_keys(known_hosts: str, host: str, keys: list[str]) -> str:
+    """known_hosts with `host`'s lines replaced by `keys` ("<type> <base64>" each)."""
+    kept = [line for line in known_hosts.splitlines() if line.split(" ", 1)[0] != host]
+    return "".join(f"{line}\n" for line in [*kept, *(f"{host} {k}" for k in keys)])

@@ -23,9 +23,13 @@ NO_SSHD = 3  # the key script's exit code when sshd is not running
 TERMINAL = {"Success", "Failed", "Cancelled", "TimedOut", "Undeliverable", "Terminated"}
 
 
+HOST_KEY_MARK = "smstudio-host-key "
+
+
 def key_script(public_key: str) -> str:
     """Run as root by the SSM agent: add the key to the file the app's sshd reads (from
-    its own config), owned by the app's user; once only. Exit 3 when sshd is down."""
+    its own config), owned by the app's user; once only; then print sshd's host public
+    keys (the laptop pins them). Exit 3 when sshd is down."""
     key = shlex.quote(public_key.strip())
     return "\n".join(
         [
@@ -39,15 +43,27 @@ def key_script(public_key: str) -> str:
             'touch "$f"; chown "$o" "$f"; chmod 600 "$f"',
             f'grep -qxF {key} "$f" || echo {key} >>"$f"',
             'echo "key authorized"',
+            'for h in $(sed -n "s/^HostKey //p" "$c"); do '
+            f'printf "{HOST_KEY_MARK}%s\\n" "$(cut -d" " -f1,2 "$h.pub")"; done',
         ]
     )
 
 
-def find_instance(ssm: Any, host: StudioHost, app_arn: str) -> str:
-    """The newest managed instance registered for the app, online."""
+def host_keys(output: str) -> list[str]:
+    """The host keys the key script printed."""
+    return [line.removeprefix(HOST_KEY_MARK).strip() for line in output.splitlines()
+            if line.startswith(HOST_KEY_MARK)]  # fmt: skip
+
+
+def find_instance(ssm: Any, host: StudioHost, app_arn: str, owner: str) -> str:
+    """The newest managed instance registered for the app by its owner, online. An
+    instance that names the app but another owner is not the app: it is never used."""
     listed: list[dict[str, Any]] = []
     pages = ssm.get_paginator("describe_instance_information").paginate(
-        Filters=[{"Key": f"tag:{RESOURCE_ARN}", "Values": [app_arn]}]
+        Filters=[
+            {"Key": f"tag:{RESOURCE_ARN}", "Values": [app_arn]},
+            {"Key": f"tag:{OWNER}", "Values": [owner]},
+        ]
     )
     for page in pages:
         listed += page["InstanceInformationList"]
@@ -94,8 +110,9 @@ def on_instance(ssm: Any, host: StudioHost, instance_id: str, operation: str, **
         raise
 
 
-def push_key(ssm: Any, host: StudioHost, instance_id: str, public_key: str) -> None:
-    """Authorize the laptop's public key in the app through Run Command; wait for it."""
+def push_key(ssm: Any, host: StudioHost, instance_id: str, public_key: str) -> list[str]:
+    """Authorize the laptop's public key in the app through Run Command; wait for it. The
+    app's host keys, read on the way back through SSM (which only the owner can use)."""
     sent = on_instance(
         ssm, host, instance_id, "send_command",
         InstanceIds=[instance_id],
@@ -123,7 +140,13 @@ def push_key(ssm: Any, host: StudioHost, instance_id: str, public_key: str) -> N
         time.sleep(pause)
         pause = min(pause * 1.5, 1.0)  # quick for a fast agent, gentle on the API after
     if done["Status"] == "Success":
-        return
+        keys = host_keys(done.get("StandardOutputContent", ""))
+        if not keys:
+            raise SmstudioError(
+                f"{host.name}: the app did not report its sshd host key",
+                "restart the app (its lifecycle step `ssh` writes the host key)",
+            )
+        return keys
     if done.get("ResponseCode") == NO_SSHD:
         raise SmstudioError(
             f"{host.name}: sshd is not running in the app",

@@ -1,11 +1,11 @@
-"""The local Studio running real apps: CreateApp -> InService with code running in a
-kernel, the home surviving DeleteApp, and Failed with Studio's reasons."""
+"""The local Studio running real apps, started by their users with their own roles:
+CreateApp -> InService with code running in a kernel reached through the presigned URL,
+the home surviving DeleteApp, and Failed with Studio's reasons."""
 
 from __future__ import annotations
 
 import base64
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,9 +14,16 @@ import pytest
 import requests
 
 from smstudio import dockerhost, jupyter
-from smstudio.containers import published_port
 from smstudio.local import runtime
-from tests.e2e.conftest import container_of, local_studio, log_lines, settle
+from tests.e2e.conftest import (
+    Studio,
+    container_of,
+    cookie,
+    local_studio,
+    log_lines,
+    open_app,
+    settle,
+)
 from tests.emulator.conftest import private_space, write_team
 
 LIMIT = 8  # seconds: the lifecycle time limit for these tests (Studio's is 300)
@@ -25,7 +32,7 @@ LIMIT = 8  # seconds: the lifecycle time limit for these tests (Studio's is 300)
 @pytest.fixture(scope="module")
 def studio(
     tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, str]
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Studio]:
     root = tmp_path_factory.mktemp("studio")
     with local_studio(root, write_team(root), built_images, LIMIT) as running:
         yield running
@@ -38,8 +45,8 @@ def lcc(sm: Any, name: str, script: str) -> str:
         StudioLifecycleConfigAppType="JupyterLab")["StudioLifecycleConfigArn"])  # fmt: skip
 
 
-def test_jupyterlab_space_runs_code_and_keeps_its_home(studio: dict[str, Any]) -> None:
-    sm, domain = studio["sm"], studio["domain"]
+def test_jupyterlab_space_runs_code_and_keeps_its_home(studio: Studio) -> None:
+    sm, domain = studio.user("alice").client("sagemaker"), studio["domain"]
     app = private_space(sm, domain, "alice", "alice-lab")
     sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
     assert settle(sm, app)["Status"] == "InService", sm.describe_app(**app).get("FailureReason")
@@ -49,20 +56,22 @@ def test_jupyterlab_space_runs_code_and_keeps_its_home(studio: dict[str, Any]) -
     assert box.exec_run(["sh", "-c", "echo kept > ~/kept.txt"]).exit_code == 0
     metadata = box.exec_run(["cat", "/opt/ml/metadata/resource-metadata.json"]).output.decode()
     assert '"SpaceName": "alice-lab"' in metadata
-    port = published_port(box, "8888/tcp")
-    assert jupyter.run_in_server(f"http://127.0.0.1:{port}/jupyterlab/default", "1+1") == "2"
+    assert not box.attrs["HostConfig"]["PortBindings"]  # reached only through its gate
+    base, browser = open_app(sm, app, "alice")
+    assert jupyter.run_in_server(base, "1+1", session=browser) == "2"
+    assert requests.get(f"{base}/api/status", timeout=10).status_code == 403  # no login
 
     sm.delete_app(**app)
     assert settle(sm, app)["Status"] == "Deleted"
-    sm.create_app(**app)
+    sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
     assert settle(sm, app)["Status"] == "InService"
     assert (
         container_of(sm, app).exec_run(["cat", "/home/sagemaker-user/kept.txt"]).output == b"kept\n"
     )
 
 
-def test_kernelgateway_app_serves_the_images_kernels(studio: dict[str, Any]) -> None:
-    sm, domain = studio["sm"], studio["domain"]
+def test_kernelgateway_app_serves_the_images_kernels(studio: Studio) -> None:
+    sm, domain = studio.user("alice").client("sagemaker"), studio["domain"]
     app = {
         "DomainId": domain,
         "UserProfileName": "alice",
@@ -71,38 +80,39 @@ def test_kernelgateway_app_serves_the_images_kernels(studio: dict[str, Any]) -> 
     }
     sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
     assert settle(sm, app)["Status"] == "InService", sm.describe_app(**app).get("FailureReason")
-    port = published_port(container_of(sm, app), "8888/tcp")
-    specs = requests.get(f"http://127.0.0.1:{port}/api/kernelspecs", timeout=10).json()
+    base, browser = open_app(sm, app, "alice")
+    specs = browser.get(f"{base}/api/kernelspecs", timeout=10).json()
     assert "python3" in specs["kernelspecs"]
-    kernel = requests.post(
-        f"http://127.0.0.1:{port}/api/kernels", json={"name": "python3"}, timeout=10
-    ).json()
-    ws = f"ws://127.0.0.1:{port}/api/kernels/{kernel['id']}/channels"
-    assert jupyter.execute(ws, "1+1") == "2"
+    kernel = browser.post(f"{base}/api/kernels", json={"name": "python3"}, timeout=10).json()
+    ws = base.replace("http://", "ws://") + f"/api/kernels/{kernel['id']}/channels"
+    assert jupyter.execute(ws, "1+1", headers=cookie(browser)) == "2"
     sm.delete_app(**app)
     assert settle(sm, app)["Status"] == "Deleted"
 
 
-def test_uid_gid_mismatch_fails(studio: dict[str, Any]) -> None:
-    sm, domain = studio["sm"], studio["domain"]
+def test_uid_gid_mismatch_fails(studio: Studio) -> None:
+    sm, domain = studio["sm"], studio["domain"]  # the admin configures bob's profile
     sm.create_app_image_config(AppImageConfigName="kg-as-root", KernelGatewayImageConfig={
         "KernelSpecs": [{"Name": "python3"}],
         "FileSystemConfig": {"MountPath": "/home/sagemaker-user", "DefaultUid": 0, "DefaultGid": 0}})  # fmt: skip
     sm.update_user_profile(DomainId=domain, UserProfileName="bob", UserSettings={"KernelGatewayAppSettings": {
         "CustomImages": [{"ImageName": "smstudio-kernelgateway", "AppImageConfigName": "kg-as-root"}]}})  # fmt: skip
     app = {"DomainId": domain, "UserProfileName": "bob", "AppType": "KernelGateway", "AppName": "k"}
-    sm.create_app(**app)
-    found = settle(sm, app)
+    bob = studio.user("bob").client("sagemaker")
+    bob.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
+    found = settle(bob, app)
     assert found["Status"] == "Failed"
     assert "default user of the image is 1000:100" in found["FailureReason"]
     assert "DefaultUid 0 and DefaultGid 0" in found["FailureReason"]
 
 
-def test_lifecycle_failure_and_timeout(studio: dict[str, Any]) -> None:
-    sm, domain = studio["sm"], studio["domain"]
+def test_lifecycle_failure_and_timeout(studio: Studio) -> None:
+    admin, domain = studio["sm"], studio["domain"]
+    sm = studio.user("bob").client("sagemaker")
     app = private_space(sm, domain, "bob", "bob-lab")
-    failing = lcc(sm, "exits-one", "#!/bin/bash\necho about to fail\nexit 1\n")
-    sm.create_app(**app, ResourceSpec={"LifecycleConfigArn": failing})
+    failing = lcc(admin, "exits-one", "#!/bin/bash\necho about to fail\nexit 1\n")
+    spec = {"InstanceType": "ml.t3.medium"}
+    sm.create_app(**app, ResourceSpec={**spec, "LifecycleConfigArn": failing})
     found = settle(sm, app)
     assert found["Status"] == "Failed" and "failed with exit code 1" in found["FailureReason"]
     assert "about to fail" in log_lines(studio["logs"], app)
@@ -110,9 +120,9 @@ def test_lifecycle_failure_and_timeout(studio: dict[str, Any]) -> None:
         all=True, filters={"label": f"{runtime.LABEL}={found['AppArn']}"}
     )
 
-    hanging = lcc(sm, "sleeps", "#!/bin/bash\necho sleeping\nsleep 600\n")
+    hanging = lcc(admin, "sleeps", "#!/bin/bash\necho sleeping\nsleep 600\n")
     started = time.monotonic()
-    sm.create_app(**app, ResourceSpec={"LifecycleConfigArn": hanging})
+    sm.create_app(**app, ResourceSpec={**spec, "LifecycleConfigArn": hanging})
     found = settle(sm, app)
     assert (
         found["Status"] == "Failed"
@@ -121,10 +131,11 @@ def test_lifecycle_failure_and_timeout(studio: dict[str, Any]) -> None:
     assert time.monotonic() - started < LIMIT + 60
 
 
-def test_workspace_commands(studio: dict[str, Any]) -> None:
+def test_workspace_commands(studio: Studio) -> None:
+    """alice's commands, as alice (her role)."""
+
     def smstudio(*args: str) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "smstudio.cli", *args, "--team", str(studio["team"])]
-        return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+        return studio.cli("alice", *args)
 
     refused = smstudio("up", "mallory")
     assert refused.returncode == 2 and "not in the team" in refused.stderr

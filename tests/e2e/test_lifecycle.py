@@ -22,9 +22,16 @@ from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
 from smstudio import cli, dockerhost, gittoken, jupyter, project, usage
-from smstudio.containers import published_port
 from smstudio.local import runtime
-from tests.e2e.conftest import container_of, local_studio, log_lines, settle
+from tests.e2e.conftest import (
+    Studio,
+    container_of,
+    cookie,
+    local_studio,
+    log_lines,
+    open_app,
+    settle,
+)
 from tests.emulator.conftest import private_space
 from tests.helpers import sh, wait_for
 
@@ -98,15 +105,13 @@ def self_signed(host: str) -> tuple[bytes, bytes]:
 def git_server(
     tmp_path_factory: pytest.TempPathFactory, local_base: str
 ) -> Iterator[dict[str, Any]]:
-    """An HTTPS git server on the apps' network, reachable as git.test, with one
-    repository, accepting one token."""
+    """An HTTPS git server every app's network gets (a shared service, labelled for the
+    runtime), reachable as git.test, with one repository, accepting one token."""
     engine = dockerhost.client()
     folder = Path(__file__).parent / "gitserver"
     image, _ = engine.images.build(
         path=str(folder), tag="smstudio/test-gitserver:test", buildargs={"BASE_IMAGE": local_base}
     )
-    if not engine.networks.list(names=[runtime.RuntimeSettings.network]):
-        engine.networks.create(runtime.RuntimeSettings.network, driver="bridge")
     tls = tmp_path_factory.mktemp("tls")
     cert, key = self_signed(GIT_HOST)
     (tls / "cert.pem").write_bytes(cert)
@@ -117,13 +122,10 @@ def git_server(
         image.id,
         command=["x-access-token", TOKEN],
         detach=True,
-        network=runtime.RuntimeSettings.network,
         volumes={str(tls): {"bind": "/srv/tls", "mode": "ro"}},
-        labels={"io.smstudio.managed": "test"},
+        labels={"io.smstudio.managed": "test", runtime.SERVICE_LABEL: GIT_HOST},
     )
     try:
-        engine.networks.get(runtime.RuntimeSettings.network).disconnect(server)
-        engine.networks.get(runtime.RuntimeSettings.network).connect(server, aliases=[GIT_HOST])
         make_repo = (
             "set -e; git init -q --bare /srv/git/team/notebooks.git; "
             "git -C /srv/git/team/notebooks.git config http.receivepack true; "
@@ -144,7 +146,7 @@ def studio(
     tmp_path_factory: pytest.TempPathFactory,
     built_images: dict[str, str],
     git_server: dict[str, Any],
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Studio]:
     root = tmp_path_factory.mktemp("lcc-studio")
     team = root / "team.toml"
     team.write_text(TEAM)
@@ -153,7 +155,7 @@ def studio(
 
 
 def start(sm: Any, app: dict[str, str], timeout: float = LIMIT + 60) -> Any:
-    """CreateApp, wait for InService (asserting it), the app's container."""
+    """CreateApp (sm: the user's), wait for InService (asserting it), the app's container."""
     sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
     found = settle(sm, app, timeout)
     assert found["Status"] == "InService", found.get("FailureReason")
@@ -166,8 +168,9 @@ def restart(sm: Any, app: dict[str, str]) -> Any:
     return start(sm, app)
 
 
-def lab_url(box: Any) -> str:
-    return f"http://127.0.0.1:{published_port(box, '8888/tcp')}/jupyterlab/default"
+def lab(sm: Any, app: dict[str, str], user: str) -> tuple[str, requests.Session]:
+    """The space's JupyterLab, opened through a presigned URL as `user`."""
+    return open_app(sm, app, user)
 
 
 def last_run(logs: Any, app: dict[str, str]) -> str:
@@ -176,25 +179,27 @@ def last_run(logs: Any, app: dict[str, str]) -> str:
     return text[text.rfind(" start: app ") :]
 
 
-def test_environments_come_back_after_a_restart(studio: dict[str, Any]) -> None:
-    sm, logs = studio["sm"], studio["logs"]
+def test_environments_come_back_after_a_restart(studio: Studio) -> None:
+    sm, logs = studio.user("alice").client("sagemaker"), studio["logs"]
     app = private_space(sm, studio["domain"], "alice", "alice-envs")
     box = start(sm, app)
 
     code, out = sh(box, "smstudio-env new analysis tabulate")
     assert code == 0, out
-    specs = requests.get(lab_url(box) + "/api/kernelspecs", timeout=10).json()["kernelspecs"]
+    base, browser = lab(sm, app, "alice")
+    specs = browser.get(base + "/api/kernelspecs", timeout=10).json()["kernelspecs"]
     (name,) = [k for k, v in specs.items() if "analysis" in v["spec"]["display_name"]]
     check = "import tabulate, sys; print(tabulate.__name__, sys.prefix)"
-    assert "projects/analysis/.venv" in jupyter.run_in_server(lab_url(box), check, kernel=name)
+    assert "projects/analysis/.venv" in jupyter.run_in_server(base, check, name, session=browser)
     package = "~/projects/analysis/.venv/lib/python3*/site-packages/tabulate*"
     stat = f"stat -c '%i %Y' {package} | sort"
     before = sh(box, stat)[1]
 
     box = restart(sm, app)
-    specs = requests.get(lab_url(box) + "/api/kernelspecs", timeout=10).json()["kernelspecs"]
+    base, browser = lab(sm, app, "alice")
+    specs = browser.get(base + "/api/kernelspecs", timeout=10).json()["kernelspecs"]
     assert name in specs
-    assert "tabulate" in jupyter.run_in_server(lab_url(box), check, kernel=name)
+    assert "tabulate" in jupyter.run_in_server(base, check, name, session=browser)
     assert sh(box, stat)[1] == before  # nothing reinstalled
     run = last_run(logs, app)
     assert re.search(r"INFO kernels: .*1 unchanged", run), run
@@ -222,8 +227,9 @@ def test_environments_come_back_after_a_restart(studio: dict[str, Any]) -> None:
     assert re.search(r"INFO kernels: .*0 registered", second), second
 
 
-def test_system_packages_come_back_without_the_network(studio: dict[str, Any]) -> None:
-    sm, logs, domain = studio["sm"], studio["logs"], studio["domain"]
+def test_system_packages_come_back_without_the_network(studio: Studio) -> None:
+    sm, logs, domain = studio.user("bob").client("sagemaker"), studio["logs"], studio["domain"]
+    admin = studio["sm"]
     app = private_space(sm, domain, "bob", "bob-packages")
     box = start(sm, app)
     listing = "jq   # JSON on the command line\n\n# a comment line\ntree\n"
@@ -233,7 +239,7 @@ def test_system_packages_come_back_without_the_network(studio: dict[str, Any]) -
     assert sh(box, "jq --version && tree --version")[0] == 0
     assert re.search(r"INFO apt: installed jq tree from the archive", last_run(logs, app))
 
-    sm.update_domain(DomainId=domain, AppNetworkAccessType="VpcOnly")
+    admin.update_domain(DomainId=domain, AppNetworkAccessType="VpcOnly")
     try:
         box = restart(sm, app)
         assert box.attrs["HostConfig"]["NetworkMode"] == "none"
@@ -243,11 +249,11 @@ def test_system_packages_come_back_without_the_network(studio: dict[str, Any]) -
         run = last_run(logs, app)
         assert re.search(r"INFO apt: installed jq tree from the cache on the home", run), run
     finally:
-        sm.update_domain(DomainId=domain, AppNetworkAccessType="PublicInternetOnly")
+        admin.update_domain(DomainId=domain, AppNetworkAccessType="PublicInternetOnly")
 
 
-def test_bad_packages_and_hooks_never_stop_an_app(studio: dict[str, Any]) -> None:
-    sm, logs = studio["sm"], studio["logs"]
+def test_bad_packages_and_hooks_never_stop_an_app(studio: Studio) -> None:
+    sm, logs = studio.user("carol").client("sagemaker"), studio["logs"]
     app = private_space(sm, studio["domain"], "carol", "carol-hooks")
     box = start(sm, app)
     setup = (
@@ -276,12 +282,12 @@ def test_bad_packages_and_hooks_never_stop_an_app(studio: dict[str, Any]) -> Non
     assert sh(box, "pgrep -f 'sleep 600'")[0] == 0  # the hanging hook carries on
 
 
-def test_git_identity_token_helper_and_clone(
-    studio: dict[str, Any], git_server: dict[str, Any]
-) -> None:
-    sm, logs, domain = studio["sm"], studio["logs"], studio["domain"]
-    secrets_client = studio["clients"].client("secretsmanager")
-    assert gittoken.store(sm, secrets_client, domain, "alice", TOKEN) == "created"
+def test_git_identity_token_helper_and_clone(studio: Studio, git_server: dict[str, Any]) -> None:
+    alice = studio.user("alice")
+    sm, logs, domain = alice.client("sagemaker"), studio["logs"], studio["domain"]
+    # alice stores her token from her laptop, as herself
+    assert gittoken.store(sm, alice.client("secretsmanager"), domain, "alice", TOKEN) == "created"
+    assert gittoken.store(sm, alice.client("secretsmanager"), domain, "alice", TOKEN) == "updated"
     app = private_space(sm, domain, "alice", "alice-git")
     box = start(sm, app)
     # The test server's certificate is private: trust it the way a team with its own CA
@@ -311,39 +317,41 @@ def test_git_identity_token_helper_and_clone(
     assert "INFO git: identity Alice Liddell <alice@example.com>" in last_run(logs, app)
 
 
-def test_idle_kernel_gateway_app_is_deleted_and_a_busy_one_is_not(
-    studio: dict[str, Any],
-) -> None:
+def test_idle_kernel_gateway_app_is_deleted_and_a_busy_one_is_not(studio: Studio) -> None:
+    """Each app's idle checker deletes its own app with the app's own session (the
+    execution role allows a KernelGateway app of its SourceIdentity only)."""
     sm, domain = studio["sm"], studio["domain"]
     idle = {"DomainId": domain, "UserProfileName": "bob", "AppType": "KernelGateway",
             "AppName": "bob-idle"}  # fmt: skip
     busy = {**idle, "UserProfileName": "carol", "AppName": "carol-busy"}
+    carol = studio.user("carol").client("sagemaker")
     for app in (idle, busy):
-        sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
+        owner = studio.user(app["UserProfileName"]).client("sagemaker")
+        owner.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
     for app in (idle, busy):
         assert settle(sm, app)["Status"] == "InService"
-    port = published_port(container_of(sm, busy), "8888/tcp")
-    started = requests.post(f"http://127.0.0.1:{port}/api/kernels", json={}, timeout=30)
+    base, browser = open_app(carol, busy, "carol")
+    started = browser.post(f"{base}/api/kernels", json={}, timeout=30)
     assert started.status_code == 201, started.text
-    channels = f"ws://127.0.0.1:{port}/api/kernels/{started.json()['id']}/channels"
+    channels = base.replace("http://", "ws://") + f"/api/kernels/{started.json()['id']}/channels"
     deadline = time.monotonic() + 120
     idle_box = container_of(sm, idle)
     while sm.describe_app(**idle)["Status"] != "Deleted":
         if time.monotonic() > deadline:
             idle_log = sh(idle_box, "cat ~/.smstudio/logs/idle.log ~/.smstudio/logs/on-start.log")
             raise AssertionError(f"the idle app was not deleted within 120 s: {idle_log}")
-        assert jupyter.execute(channels, "1 + 1", timeout=30) == "2"  # someone works here
+        assert jupyter.execute(channels, "1 + 1", 30, cookie(browser)) == "2"  # someone works here
         time.sleep(2)
     assert sm.describe_app(**busy)["Status"] == "InService"
     box = container_of(sm, busy)
     assert re.search(r"INFO idle: deleting this app after 0.25 idle minutes",
                      sh(box, "cat ~/.smstudio/logs/idle.log")[1])  # fmt: skip
-    sm.delete_app(**busy)
+    carol.delete_app(**busy)
 
 
-def test_home_usage_is_reported_per_user(studio: dict[str, Any]) -> None:
-    sm, domain = studio["sm"], studio["domain"]
-    logs = studio["clients"].client("logs")
+def test_home_usage_is_reported_per_user(studio: Studio) -> None:
+    sm, domain = studio.user("bob").client("sagemaker"), studio["domain"]
+    logs = studio["clients"].client("logs")  # the admin reads everyone's usage
     app = private_space(sm, domain, "bob", "bob-usage")
     box = start(sm, app)
     assert sh(box, "head -c 3000000 /dev/urandom > ~/blob.bin")[0] == 0

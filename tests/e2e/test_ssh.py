@@ -1,6 +1,6 @@
-"""SSH into an app of the local Studio with a real sshd: commands as the app's user with
-its environment, the generated ssh config with plain ssh and scp, a port forward, and
-what must be refused."""
+"""SSH into an app of the local Studio with a real sshd, from alice's laptop as alice (her
+own role): commands as the app's user with its environment, the generated ssh config with
+plain ssh and scp and a pinned host key, a port forward, and what must be refused."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from smstudio import sshconfig
-from tests.e2e.conftest import container_of, local_studio, log_lines, settle
+from tests.e2e.conftest import Studio, container_of, local_studio, log_lines, settle
 from tests.emulator.conftest import private_space, write_team
 from tests.helpers import wait_for
 
@@ -28,10 +28,10 @@ LIMIT = 60
 @pytest.fixture(scope="module")
 def studio(
     tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, str]
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Studio]:
     root = tmp_path_factory.mktemp("ssh-studio")
     with local_studio(root, write_team(root), built_images, LIMIT) as running:
-        sm = running["sm"]
+        sm = running.user("alice").client("sagemaker")
         app = private_space(sm, running["domain"], "alice", "alice-space")
         sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
         found = settle(sm, app)
@@ -39,24 +39,26 @@ def studio(
         host = sshconfig.StudioHost("default", "alice-space", running["domain"]).name
         laptop = root / "laptop"
         laptop.mkdir()
-        yield {**running, "app": app, "host": host, "laptop": laptop}
+        running.update(app=app, host=host, laptop=laptop)
+        yield running
 
 
-def smstudio(
-    studio: dict[str, Any], *args: str, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """The CLI as a user runs it, with the laptop's own state folder."""
-    env = {**os.environ, "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "state")}
+def alice_env(studio: Studio) -> dict[str, str]:
+    """alice's laptop: her own role's credentials, her own state folder."""
+    return {**studio.user_env("alice"), "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "state")}
+
+
+def smstudio(studio: Studio, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The CLI as alice runs it."""
     command = [sys.executable, "-m", "smstudio.cli", *args]
-    return subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
+    return subprocess.run(command, env=alice_env(studio), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)  # fmt: skip
 
 
 @contextmanager
-def forwarding(studio: dict[str, Any], local: int, remote: int) -> Iterator[None]:
-    """`smstudio forward alice LOCAL:REMOTE` running for the block."""
-    env = {**os.environ, "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "state")}
+def forwarding(studio: Studio, local: int, remote: int) -> Iterator[None]:
+    """`smstudio forward alice LOCAL:REMOTE` running for the block, as alice."""
+    env = alice_env(studio)
     command = [sys.executable, "-m", "smstudio.cli", "forward", "--team", str(studio["team"]),
                "alice", f"{local}:{remote}"]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
@@ -68,7 +70,7 @@ def forwarding(studio: dict[str, Any], local: int, remote: int) -> Iterator[None
         process.wait(10)
 
 
-def ssh_config(studio: dict[str, Any]) -> Path:
+def ssh_config(studio: Studio) -> Path:
     config = studio["laptop"] / "ssh_config"
     if not config.exists():
         done = smstudio(studio, "ssh-config", "--team", str(studio["team"]), "--file", str(config))
@@ -76,7 +78,7 @@ def ssh_config(studio: dict[str, Any]) -> Path:
     return config
 
 
-def test_commands_run_as_the_app_user_with_its_environment(studio: dict[str, Any]) -> None:
+def test_commands_run_as_the_app_user_with_its_environment(studio: Studio) -> None:
     team = str(studio["team"])
     done = smstudio(studio, "ssh", "--team", team, "alice", "--", "id", "-un")
     assert done.returncode == 0, done.stderr
@@ -84,24 +86,29 @@ def test_commands_run_as_the_app_user_with_its_environment(studio: dict[str, Any
     done = smstudio(studio, "ssh", "--team", team, "alice", "--", "env")
     assert done.returncode == 0, done.stderr
     env = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-    endpoint, key, space = (env.get(k, "") for k in (
-        "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ACCESS_KEY_ID", "SAGEMAKER_SPACE_NAME"))  # fmt: skip
-    assert endpoint == "http://127.0.0.1:4567" and key and space == "alice-space", env
+    endpoint, credentials, space = (env.get(k, "") for k in (
+        "AWS_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "SAGEMAKER_SPACE_NAME"))  # fmt: skip
+    assert endpoint == "http://127.0.0.1:4566" and space == "alice-space", env
+    assert credentials == "http://127.0.0.1:4566/_local/credentials" and not env.get(
+        "AWS_ACCESS_KEY_ID"
+    )
     assert env["TAR_OPTIONS"] == "--no-same-owner"  # VS Code's server on an EFS home
-    # The AWS CLI of the app works over SSH: the same credentials reach the endpoint.
-    call = 'python3 -c \'import boto3; print(boto3.client("sagemaker").list_domains()["Domains"][0]["DomainId"])\''
+    # The app's credentials work over SSH: its execution-role session, as alice's app.
+    call = 'python3 -c \'import boto3; print(boto3.client("sts").get_caller_identity()["Arn"])\''
     done = smstudio(studio, "ssh", "--team", team, "alice", "--", call)
-    assert done.stdout.strip() == studio["domain"], done.stderr
+    assert done.stdout.strip().endswith(":assumed-role/smstudio-ml-team-execution/SageMaker"), (
+        done.stderr
+    )
 
 
-def test_generated_config_serves_plain_ssh_and_scp(studio: dict[str, Any]) -> None:
+def test_generated_config_serves_plain_ssh_and_scp(studio: Studio) -> None:
     config, host, laptop = ssh_config(studio), studio["host"], studio["laptop"]
     text = config.read_text()
     assert text.startswith(sshconfig.BEGIN) and "ProxyCommand" in text
     again = smstudio(studio, "ssh-config", "--team", str(studio["team"]), "--file", str(config))
     assert "already up to date" in again.stdout and config.read_text() == text
 
-    env = {**os.environ, "SMSTUDIO_STATE_DIR": str(laptop / "state")}
+    env = alice_env(studio)
     plain = subprocess.run(["ssh", "-F", str(config), host, "hostname && pwd"], env=env,
                            capture_output=True, text=True, timeout=60)  # fmt: skip
     assert plain.returncode == 0 and "/home/sagemaker-user" in plain.stdout, plain.stderr
@@ -117,9 +124,14 @@ def test_generated_config_serves_plain_ssh_and_scp(studio: dict[str, Any]) -> No
         subprocess.run([*scp, f"{host}:down.txt", str(down)], env=env, timeout=60).returncode == 0
     )
     assert down.read_text() == "from the app\n"
+    # the host key was pinned from the key push, and ssh checks it strictly
+    assert "StrictHostKeyChecking yes" in text
+    known = (laptop / "state" / "ssh" / "known_hosts").read_text()
+    pub = box.exec_run(["cat", "/home/sagemaker-user/.smstudio/ssh/ssh_host_ed25519_key.pub"])
+    assert known.split() == [host, *pub.output.decode().split()[:2]]
 
 
-def test_port_forward_reaches_a_server_in_the_app(studio: dict[str, Any]) -> None:
+def test_port_forward_reaches_a_server_in_the_app(studio: Studio) -> None:
     box = container_of(studio["sm"], studio["app"])
     box.exec_run(["python3", "-m", "http.server", "8765", "--bind", "127.0.0.1",
                   "--directory", "/opt/smstudio"], detach=True)  # fmt: skip
@@ -136,9 +148,9 @@ def test_port_forward_reaches_a_server_in_the_app(studio: dict[str, Any]) -> Non
         assert page.status_code == 200 and "lcc/" in page.text
 
 
-def test_what_sshd_refuses(studio: dict[str, Any]) -> None:
+def test_what_sshd_refuses(studio: Studio) -> None:
     config, host, laptop = ssh_config(studio), studio["host"], studio["laptop"]
-    env = {**os.environ, "SMSTUDIO_STATE_DIR": str(laptop / "state")}
+    env = alice_env(studio)
     base = ["ssh", "-F", str(config), "-o", "BatchMode=yes"]
     password = subprocess.run(
         [*base, "-o", "PreferredAuthentications=password,keyboard-interactive",
@@ -171,21 +183,24 @@ def test_what_sshd_refuses(studio: dict[str, Any]) -> None:
     assert "PermitRootLogin no" in sshd and "PasswordAuthentication no" in sshd
 
 
-def as_user(studio: dict[str, Any], user: str) -> dict[str, str]:
-    """`eval "$(smstudio local env --user USER)"`: the user's own local identity."""
-    base = os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]
+def as_user(studio: Studio, user: str) -> dict[str, str]:
+    """`eval "$(smstudio local env --user USER --team TEAM)"`: the user's own role session."""
+    base = str(studio["ports"].gateway)
     done = subprocess.run(
-        [sys.executable, "-m", "smstudio.cli", "local", "env", "--user", user],
-        env={**os.environ, "SMSTUDIO_LOCAL_PORT": base}, capture_output=True, text=True,
-        timeout=60,
+        [sys.executable, "-m", "smstudio.cli", "local", "env", "--user", user,
+         "--team", str(studio["team"])],
+        env={**studio.user_env(None), "SMSTUDIO_LOCAL_PORT": base,
+             "SMSTUDIO_STATE_DIR": str(studio["layout"].root.parent)},
+        capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    exports = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines())
-    assert exports["AWS_ACCESS_KEY_ID"] != "testing"
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines()
+                   if line.startswith("export "))  # fmt: skip
+    assert exports["AWS_ACCESS_KEY_ID"].startswith("ASIA") and exports["AWS_SESSION_TOKEN"]
     return exports
 
 
-def test_app_registers_with_ssm_as_its_owner(studio: dict[str, Any]) -> None:
+def test_app_registers_with_ssm_as_its_owner(studio: Studio) -> None:
     """At start the app registers as a managed instance tagged with its owner (from the
     profile's studiouserid tag) and its ARN; the ssh step logs it."""
     ssm = studio["clients"].client("ssm")
@@ -203,12 +218,12 @@ def test_app_registers_with_ssm_as_its_owner(studio: dict[str, Any]) -> None:
     assert any(f"registered with SSM as {found[0]['InstanceId']}" in ln for ln in lines), lines
 
 
-def test_bob_is_refused_alices_app(studio: dict[str, Any]) -> None:
+def test_bob_is_refused_alices_app(studio: Studio) -> None:
     """The SSHOwner rule, as the user policy would apply it in AWS: bob's own identity
     cannot push a key to, or open a session on, alice's app; alice's identity can."""
     team, host = str(studio["team"]), studio["host"]
     env = {
-        **os.environ,
+        **studio.user_env(None),
         **as_user(studio, "bob"),
         "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "bob"),
     }
@@ -216,13 +231,14 @@ def test_bob_is_refused_alices_app(studio: dict[str, Any]) -> None:
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stdout
     assert f"{host} is not yours" in done.stderr and "belongs to someone else" in done.stderr
-    assert "ssm:SendCommand" in done.stderr and "smstudio-user/bob" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "ssm:SendCommand" in done.stderr and "smstudio-ml-team-user-bob/bob" in done.stderr
     # the ProxyCommand itself refuses too (bob writing his own ssh config)
     proxy = [sys.executable, "-m", "smstudio.cli", "ssh", "proxy", host]
     done = subprocess.run(proxy, env=env, capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)  # fmt: skip
     assert done.returncode == 2 and "is not yours" in done.stderr
-    alice = {**os.environ, **as_user(studio, "alice"),
+    alice = {**studio.user_env(None), **as_user(studio, "alice"),
              "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "alice")}  # fmt: skip
     command = [sys.executable, "-m", "smstudio.cli", "ssh", "--team", team, host, "--", "id", "-un"]
     done = subprocess.run(command, env=alice, capture_output=True, text=True, timeout=60,
@@ -230,11 +246,11 @@ def test_bob_is_refused_alices_app(studio: dict[str, Any]) -> None:
     assert done.returncode == 0 and done.stdout.strip() == "sagemaker-user", done.stderr
 
 
-def test_preflight_errors_say_what_to_do(studio: dict[str, Any]) -> None:
+def test_preflight_errors_say_what_to_do(studio: Studio) -> None:
     done = smstudio(studio, "ssh", "--team", str(studio["team"]), "bob", "--", "true")
     assert done.returncode == 2
     assert "no space or user 'bob-space'" in done.stderr and "smstudio up" in done.stderr
-    private_space(studio["sm"], studio["domain"], "bob", "bob-space")  # a space, no app
+    private_space(studio.user("bob").client("sagemaker"), studio["domain"], "bob", "bob-space")
     done = smstudio(studio, "ssh", "--team", str(studio["team"]), "bob", "--", "true")
     assert done.returncode == 2
     assert "not running" in done.stderr and "smstudio up" in done.stderr
@@ -298,7 +314,7 @@ print(compute())
 """
 
 
-def test_remote_debugging_through_a_forward(studio: dict[str, Any]) -> None:
+def test_remote_debugging_through_a_forward(studio: Studio) -> None:
     """debugpy listens in the app; a DAP client here attaches through `smstudio forward`,
     sets a breakpoint, the program stops there and a local variable is read."""
     box = container_of(studio["sm"], studio["app"])
@@ -343,10 +359,10 @@ def test_remote_debugging_through_a_forward(studio: dict[str, Any]) -> None:
         dap.sock.close()
 
 
-def test_a_restarted_app_replaces_its_registration(studio: dict[str, Any]) -> None:
-    """The previous registration of the same app is removed at start: one managed
-    instance per app, however often it restarts."""
-    sm, ssm = studio["sm"], studio["clients"].client("ssm")
+def test_a_restarted_app_replaces_its_registration(studio: Studio) -> None:
+    """The previous registration of the same app is removed at start (by the app itself,
+    as its own user): one managed instance per app, however often it restarts."""
+    sm, ssm = studio.user("alice").client("sagemaker"), studio["clients"].client("ssm")
     arn = sm.describe_app(**studio["app"])["AppArn"]
     by_arn = [{"Key": "tag:SSHResourceArn", "Values": [arn]}]
     (before,) = ssm.describe_instance_information(Filters=by_arn)["InstanceInformationList"]

@@ -22,13 +22,14 @@ from tests.emulator.conftest import write_team
 
 @pytest.fixture
 def studio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[aws.Aws]:
-    base = stack.free_port_base()
-    ports = stack.Ports(base, base + 1, base + 2)
+    """The local Studio, with the admin's environment (apply runs as the admin)."""
+    ports = stack.Ports.at(stack.free_port_base())
     layout = stack.Layout(tmp_path / "local")
     try:
         stack.up(layout, ports)
-        for key, value in stack.env_exports(ports).items():
+        for key, value in stack.env_exports(ports, stack.admin_keys(layout)).items():
             monkeypatch.setenv(key, value)
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
         yield aws.Aws(max_attempts=2)
     finally:
         stack.down(layout)
@@ -59,7 +60,7 @@ def test_apply_creates_everything_then_changes_nothing(
     first = registrar(tmp_path, studio, tag).run()
     steps = [c.step for c in first]
     order = ["iam role", "image", "image version", "app image config", "lifecycle config",
-             "domain defaults", "iam user policy", "user profile"]  # fmt: skip
+             "iam role policy", "domain defaults", "iam user policy", "user profile"]  # fmt: skip
     assert [s for s in dict.fromkeys(steps) if s in order] == [s for s in order if s in steps]
     assert steps.count("image version") == 2 and steps.count("user profile") == 2
 
@@ -100,12 +101,13 @@ def test_apply_creates_everything_then_changes_nothing(
 
     # the role apps' SSM managed instances get: trusted by SSM, the agent's channels only
     iam_client = studio.client("iam")
-    role = iam_client.get_role(RoleName="smstudio-ssm-instance")["Role"]
+    names = iam.Names("ml-team")
+    role = iam_client.get_role(RoleName=names.ssm_instance_role)["Role"]
     trust = role["AssumeRolePolicyDocument"]
     trust = json.loads(unquote(trust)) if isinstance(trust, str) else trust
     assert trust["Statement"][0]["Principal"] == {"Service": "ssm.amazonaws.com"}
     policy = iam_client.get_role_policy(
-        RoleName="smstudio-ssm-instance", PolicyName="smstudio-ssm-instance"
+        RoleName=names.ssm_instance_role, PolicyName=names.ssm_instance_role
     )["PolicyDocument"]
     assert (json.loads(unquote(policy)) if isinstance(policy, str) else policy) == (
         iam.ssm_instance_policy()

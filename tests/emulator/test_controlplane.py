@@ -10,11 +10,8 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from smstudio import aws
-from smstudio.local.controlplane.operations import ControlPlane
-from smstudio.local.controlplane.server import ControlPlaneServer
-from smstudio.local.controlplane.store import Store
-from tests.emulator.conftest import ROLE, Registry
+from smstudio.local.gateway.server import GatewayServer
+from tests.emulator.conftest import ROLE, LocalAws, Registry, start
 
 ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/smstudio/jupyterlab"
 
@@ -200,15 +197,28 @@ def test_profiles_spaces_apps_and_their_rules(sm: Any) -> None:
     sm.delete_domain(DomainId=domain_id)
 
 
-def test_presigned_urls(sm: Any, server: ControlPlaneServer) -> None:
+def test_presigned_urls(sm: Any, server: GatewayServer) -> None:
     domain_id = domain(sm)
-    sm.create_user_profile(DomainId=domain_id, UserProfileName="bob")
+    for user in ("alice", "bob"):
+        sm.create_user_profile(DomainId=domain_id, UserProfileName=user)
     url = sm.create_presigned_domain_url(DomainId=domain_id, UserProfileName="bob")["AuthorizedUrl"]
     assert url.startswith("http://127.0.0.1/auth?token=")
     assert (
         code_of(sm.create_presigned_domain_url, DomainId=domain_id, UserProfileName="eve")[0]
         == "ResourceNotFound"
     )
+    # a private space opens only as its owner; a shared one as any member
+    sm.create_space(DomainId=domain_id, SpaceName="alice-space",
+                    OwnershipSettings={"OwnerUserProfileName": "alice"},
+                    SpaceSharingSettings={"SharingType": "Private"})  # fmt: skip
+    sm.create_space(DomainId=domain_id, SpaceName="team",
+                    OwnershipSettings={"OwnerUserProfileName": "alice"},
+                    SpaceSharingSettings={"SharingType": "Shared"})  # fmt: skip
+    code, message = code_of(sm.create_presigned_domain_url, DomainId=domain_id,
+                            UserProfileName="bob", SpaceName="alice-space")  # fmt: skip
+    assert code == "ValidationException" and "private to user profile alice" in message
+    assert sm.create_presigned_domain_url(DomainId=domain_id, UserProfileName="bob",
+                                          SpaceName="team")["AuthorizedUrl"]  # fmt: skip
 
 
 def test_pagination(sm: Any) -> None:
@@ -222,20 +232,28 @@ def test_pagination(sm: Any) -> None:
     assert code_of(sm.list_images, NextToken="not-a-token")[0] == "ValidationException"
 
 
-def test_state_survives_a_restart(tmp_path: Path, sm: Any, server: ControlPlaneServer) -> None:
+def test_state_survives_a_restart(tmp_path: Path, local: LocalAws) -> None:
+    """SageMaker's state and moto's (replayed from its journal) come back, the root key
+    too; a user's session keeps working."""
+    sm, iam = local.client("sagemaker"), local.client("iam")
     domain_id = domain(sm)
-    server.stop()
-    again = ControlPlaneServer(ControlPlane(Store(server.plane.store.path))).start()
+    iam.create_role(RoleName="kept", AssumeRolePolicyDocument="{}")
+    alice = local.user(
+        "alice", {"Effect": "Allow", "Action": "sagemaker:ListDomains", "Resource": "*"}
+    )
+    local.server.stop()
+    again = LocalAws(start(tmp_path))
     try:
-        client = aws.Aws(
-            region="eu-west-1", endpoints={"sagemaker": again.url}, max_attempts=1
-        ).client("sagemaker")
+        assert again.root == local.root
+        client = again.client("sagemaker")
         assert client.describe_domain(DomainId=domain_id)["DomainName"] == "ml-team"
+        assert again.client("iam").get_role(RoleName="kept")["Role"]["RoleName"] == "kept"
+        assert again.client("sagemaker", alice).list_domains()["Domains"]
     finally:
-        again.stop()
+        again.server.stop()
 
 
-def test_unimplemented_operations_and_bad_responses(sm: Any, server: ControlPlaneServer) -> None:
+def test_unimplemented_operations_and_bad_responses(sm: Any, server: GatewayServer) -> None:
     code, message = code_of(sm.list_training_jobs)
     assert code == "UnknownOperationException" and "ListTrainingJobs" in message
     server.plane.handlers["ListDomains"] = lambda p, ctx: {"Domains": "not-a-list"}

@@ -1,5 +1,6 @@
-"""`smstudio local up|down|status|env` with the real processes: moto server, the control
-plane and the distribution registry on 127.0.0.1; state survives down/up."""
+"""`smstudio local up|down|status|env` with the real processes: the AWS endpoint (gateway,
+control plane and moto) and the distribution registry on 127.0.0.1; state survives
+down/up; the admin is the local account's root key."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ from rich.console import Console
 from smstudio import aws, dockerhost, push
 from smstudio.local import registry, stack
 
-_BASE = stack.free_port_base()
-PORTS = stack.Ports(_BASE, _BASE + 1, _BASE + 2)
+PORTS = stack.Ports.at(stack.free_port_base())
 ECR = f"{stack.ACCOUNT}.dkr.ecr.{stack.REGION}.amazonaws.com/smstudio/local-base"
 
 
@@ -29,9 +29,11 @@ def layout(tmp_path: Path) -> Iterator[stack.Layout]:
         stack.down(where)
 
 
-def clients(monkeypatch: pytest.MonkeyPatch) -> aws.Aws:
-    for key, value in stack.env_exports(PORTS).items():
+def clients(monkeypatch: pytest.MonkeyPatch, layout: stack.Layout) -> aws.Aws:
+    """As the admin, with `eval "$(smstudio local env)"`'s environment."""
+    for key, value in stack.env_exports(PORTS, stack.admin_keys(layout)).items():
         monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     return aws.Aws(max_attempts=2)
 
 
@@ -61,13 +63,15 @@ def test_up_register_down_up_keeps_everything(
     layout: stack.Layout, local_base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     urls = stack.up(layout, PORTS)
-    assert urls["studio"] == f"http://127.0.0.1:{PORTS.studio}"
+    assert urls["aws"] == f"http://127.0.0.1:{PORTS.gateway}"
     assert stack.up(layout, PORTS) == urls  # idempotent: nothing restarted
     assert all(stack.health(PORTS).values())
-    factory = clients(monkeypatch)
+    assert oct(layout.admin.stat().st_mode & 0o777) == "0o600"
+    factory = clients(monkeypatch, layout)
     iam: Any = factory.client("iam")
     sm: Any = factory.client("sagemaker")
     role = iam.create_role(RoleName="smstudio-image", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    keys = stack.admin_keys(layout)
     factory.client("ecr").create_repository(repositoryName="smstudio/local-base")
     push_by_hand(local_base, "v1")
     sm.create_image(ImageName="local-base", RoleArn=role)
@@ -87,9 +91,10 @@ def test_up_register_down_up_keeps_everything(
         DefaultUserSettings={"ExecutionRole": role},
     )["DomainId"]
 
-    assert sorted(stack.down(layout)) == ["moto", "registry", "studio"]
+    assert sorted(stack.down(layout)) == ["aws", "registry"]
     assert not any(stack.health(PORTS).values())
     stack.up(layout, PORTS)
+    assert stack.admin_keys(layout) == keys
     assert iam.get_role(RoleName="smstudio-image")["Role"]["Arn"] == role
     assert [
         r["repositoryName"] for r in factory.client("ecr").describe_repositories()["repositories"]
@@ -103,29 +108,33 @@ def test_up_register_down_up_keeps_everything(
 
 
 def test_cli_env_and_status(layout: stack.Layout, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SMSTUDIO_LOCAL_PORT", str(PORTS.moto))
+    monkeypatch.setenv("SMSTUDIO_LOCAL_PORT", str(PORTS.gateway))
     monkeypatch.setenv("SMSTUDIO_STATE_DIR", str(layout.root.parent))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         cmd = [sys.executable, "-m", "smstudio.cli", "local", *args]
         return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
+    before = run("env")
+    assert before.returncode == 2 and "smstudio local up" in before.stderr  # no key yet
+    assert run("up").returncode == 0
     env = run("env")
     assert env.returncode == 0
-    assert f"export AWS_ENDPOINT_URL_SAGEMAKER=http://127.0.0.1:{PORTS.studio}" in env.stdout
-    assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{PORTS.moto}" in env.stdout
-    assert run("up").returncode == 0
+    assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{PORTS.gateway}" in env.stdout
+    keys = stack.admin_keys(layout)
+    assert f"export AWS_ACCESS_KEY_ID={keys['AccessKeyId']}" in env.stdout
+    assert "unset AWS_SESSION_TOKEN" in env.stdout
     status = run("status")
-    assert status.stdout.count(" up ") == 3, status.stdout
+    assert status.stdout.count(" up ") == 2, status.stdout
     assert "stopped:" in run("down").stdout
-    assert run("status").stdout.count(" down ") == 3
+    assert run("status").stdout.count(" down ") == 2
 
 
 def test_push_creates_the_repository_and_records_the_digest(
     layout: stack.Layout, built_images: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack.up(layout, PORTS)
-    factory = clients(monkeypatch)
+    factory = clients(monkeypatch, layout)
     pushed = push.push(built_images["base"], "base", "t1", factory, Console(stderr=True))
     assert pushed.uri == f"{stack.ACCOUNT}.dkr.ecr.{stack.REGION}.amazonaws.com/smstudio/base:t1"
     assert pushed.digest.startswith("sha256:")

@@ -1,28 +1,26 @@
 """SSM managed instances in the local Studio's control plane, through boto3 over HTTP, and
 the laptop's SSM steps (smstudio.ssm) against them: lookup by tags, the agent's state,
-the key pushed with Run Command, and the SSHOwner rule for a user's own identity."""
+the key pushed with Run Command, and the SSHOwner rule, as IAM decides it for the users'
+own roles (smstudio's user policy) and for apps' execution-role sessions (smstudio's
+execution role policy, the app's user as SourceIdentity)."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.exceptions
 import pytest
 import requests
 
-from smstudio import ssm
+from smstudio import iam, ssm
 from smstudio.errors import SmstudioError
-from smstudio.local.controlplane import identity
-from smstudio.local.controlplane.operations import ControlPlane
-from smstudio.local.controlplane.server import ControlPlaneServer
-from smstudio.local.controlplane.ssm import Ssm
-from smstudio.local.controlplane.store import Store
 from smstudio.sshconfig import StudioHost
+from tests.emulator.conftest import ACCOUNT, LocalAws, start
 
 APP = "arn:aws:sagemaker:eu-west-1:123456789012:app/d-1/alice-space/jupyterlab/default"
 OTHER = "arn:aws:sagemaker:eu-west-1:123456789012:app/d-1/bob-space/jupyterlab/default"
@@ -51,38 +49,55 @@ def host() -> BashHost:
 
 
 @pytest.fixture
-def server(tmp_path: Path, host: BashHost) -> Any:
-    store = Store(tmp_path / "studio.json")
-    plane = ControlPlane(store)
-    running = ControlPlaneServer(plane, ssm=Ssm(store, plane.account, host)).start()
+def local(tmp_path: Path, host: BashHost) -> Any:
+    running = start(tmp_path, host=host)
     try:
-        yield running
+        yield LocalAws(running)
     finally:
         running.stop()
 
 
-def client(server: Any, key: str = "testing", secret: str = "testing") -> Any:
-    """An SSM client with these access keys (the identity the control plane sees)."""
-    return boto3.session.Session(
-        aws_access_key_id=key, aws_secret_access_key=secret, region_name="eu-west-1"
-    ).client("ssm", endpoint_url=server.url)
+SCOPE = iam.Scope(ACCOUNT, "eu-west-1", "d-1")
+NAMES = iam.Names("ml-team")
 
 
-def as_user(server: Any, user: str) -> Any:
-    keys = identity.credentials_for(server.plane.store, user)
-    return client(server, keys["AccessKeyId"], keys["SecretAccessKey"])
+def as_user(local: LocalAws, user: str) -> Any:
+    """SSM as `user`'s own role with smstudio's user policy."""
+    keys = local.user(user, policy=iam.user_policy(SCOPE, ["ml.t3.medium"]))
+    return local.client("ssm", keys)
 
 
-def register(server: Any, admin: Any, owner: str, app_arn: str) -> str:
+def as_app_of(local: LocalAws, user: str | None) -> Any:
+    """SSM as an app's execution-role session (SourceIdentity = its user; none: a shared
+    space), made as SageMaker makes it."""
+    iam_client = local.client("iam")
+    name = NAMES.execution_role
+    if name not in local.made:
+        iam_client.create_role(RoleName=name,
+                               AssumeRolePolicyDocument=json.dumps(iam.sagemaker_trust_policy()))  # fmt: skip
+        policy = iam.execution_role_policy(SCOPE, "bucket", NAMES.ssm_instance_role)
+        iam_client.put_role_policy(
+            RoleName=name, PolicyName=name, PolicyDocument=json.dumps(policy)
+        )
+        local.made.append(name)
+    made = local.server.gateway.identities.assume_as_service(
+        f"arn:aws:iam::{ACCOUNT}:role/{name}", "sagemaker.amazonaws.com", "SageMaker", user, 3600
+    )["Credentials"]
+    return local.client("ssm", {"AccessKeyId": made["AccessKeyId"],
+                                "SecretAccessKey": made["SecretAccessKey"],
+                                "SessionToken": made["SessionToken"]})  # fmt: skip
+
+
+def register(local: LocalAws, admin: Any, owner: str, app_arn: str) -> str:
     made = admin.create_activation(
-        IamRole="smstudio-ssm-instance",
+        IamRole=NAMES.ssm_instance_role,
         RegistrationLimit=1,
         Tags=[{"Key": "SSHOwner", "Value": owner}, {"Key": "SSHResourceArn", "Value": app_arn}],
     )
     body = {"ActivationId": made["ActivationId"], "ActivationCode": made["ActivationCode"]}
-    answer = requests.post(f"{server.url}/_local/ssm/register", json=body, timeout=5)
+    answer = requests.post(f"{local.url}/_local/ssm/register", json=body, timeout=5)
     assert answer.status_code == 200, answer.text
-    again = requests.post(f"{server.url}/_local/ssm/register", json=body, timeout=5)
+    again = requests.post(f"{local.url}/_local/ssm/register", json=body, timeout=5)
     assert again.status_code == 400  # RegistrationLimit 1
     return str(answer.json()["InstanceId"])
 
@@ -102,11 +117,11 @@ def start_ssh_session(user: Any, instance_id: str) -> Any:
     )  # fmt: skip
 
 
-def test_managed_instances_found_by_tags_and_deregistered(server: Any, host: BashHost) -> None:
-    admin = client(server)
-    old = register(server, admin, "alice", APP)
-    new = register(server, admin, "alice", APP)
-    register(server, admin, "bob", OTHER)
+def test_managed_instances_found_by_tags_and_deregistered(local: LocalAws, host: BashHost) -> None:
+    admin = local.client("ssm")
+    old = register(local, admin, "alice", APP)
+    new = register(local, admin, "alice", APP)
+    register(local, admin, "bob", OTHER)
     found = admin.describe_instance_information(
         Filters=[{"Key": "tag:SSHResourceArn", "Values": [APP]}]
     )["InstanceInformationList"]
@@ -122,26 +137,30 @@ def test_managed_instances_found_by_tags_and_deregistered(server: Any, host: Bas
     )["InstanceInformationList"]
     assert len(online) == 2
     admin.deregister_managed_instance(InstanceId=old)
-    assert ssm.find_instance(admin, HOST, APP) == new
+    assert ssm.find_instance(admin, HOST, APP, "alice") == new
     tags = admin.list_tags_for_resource(ResourceType="ManagedInstance", ResourceId=new)["TagList"]
     assert {"Key": "SSHOwner", "Value": "alice"} in tags
     assert error_of(admin.deregister_managed_instance, InstanceId=old)[0] == "InvalidInstanceId"
 
 
-def test_laptop_lookup_errors(server: Any, host: BashHost) -> None:
-    admin = client(server)
+def test_laptop_lookup_errors(local: LocalAws, host: BashHost) -> None:
+    admin = local.client("ssm")
     with pytest.raises(SmstudioError, match="not registered with SSM") as info:
-        ssm.find_instance(admin, HOST, APP)
+        ssm.find_instance(admin, HOST, APP, "alice")
     assert "SSM_AGENT_URL" in info.value.fix
-    instance = register(server, admin, "alice", APP)
+    instance = register(local, admin, "alice", APP)
     with pytest.raises(SmstudioError, match=f"SSM agent of {instance} is offline"):
-        ssm.find_instance(admin, HOST, APP)
-
-
-def test_run_command_runs_the_script_and_reports(server: Any, host: BashHost) -> None:
-    admin = client(server)
+        ssm.find_instance(admin, HOST, APP, "alice")
+    # an instance that names alice's app but another owner is never alice's app
     host.running.add(APP)
-    instance = register(server, admin, "alice", APP)
+    spoof = register(local, admin, "mallory", APP)
+    assert ssm.find_instance(admin, HOST, APP, "alice") == instance != spoof
+
+
+def test_run_command_runs_the_script_and_reports(local: LocalAws, host: BashHost) -> None:
+    admin = local.client("ssm")
+    host.running.add(APP)
+    instance = register(local, admin, "alice", APP)
     sent = admin.send_command(
         InstanceIds=[instance],
         DocumentName="AWS-RunShellScript",
@@ -168,22 +187,25 @@ def sshd_state(root: Path, running: bool) -> tuple[Path, Path]:
     keys.parent.mkdir(parents=True)
     pid = root / "sshd.pid"
     pid.write_text(str(os.getpid() if running else 999999999))
-    config.write_text(f"PidFile {pid}\nAuthorizedKeysFile {keys} .ssh/authorized_keys\n")
+    host_key = root / "ssh_host_ed25519_key"
+    host_key.with_suffix(".pub").write_text("ssh-ed25519 AAAAHOSTKEY smstudio host key\n")
+    config.write_text(f"PidFile {pid}\nHostKey {host_key}\n"
+                      f"AuthorizedKeysFile {keys} .ssh/authorized_keys\n")  # fmt: skip
     return config, keys
 
 
-def test_key_push_through_run_command(server: Any, host: BashHost, tmp_path: Path) -> None:
-    """The laptop's push: the script SSM runs adds the key once, mode 600; a stopped
-    sshd is reported as such."""
+def test_key_push_through_run_command(local: LocalAws, host: BashHost, tmp_path: Path) -> None:
+    """The laptop's push: the script SSM runs adds the key once, mode 600, and reports
+    sshd's host keys (the laptop pins them); a stopped sshd is reported as such."""
     if Path(ssm.SSHD_CONFIG).exists():
         pytest.skip(f"{ssm.SSHD_CONFIG} belongs to a running sshd on this machine")
-    admin = client(server)
+    admin = local.client("ssm")
     host.running.add(APP)
-    instance = register(server, admin, "alice", APP)
+    instance = register(local, admin, "alice", APP)
     config, keys = sshd_state(tmp_path, running=True)
     try:
         key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEXAMPLEEXAMPLEEXAMPLEEXAMPLEEXAMPLEEXAMP laptop"
-        ssm.push_key(admin, HOST, instance, key + "\n")
+        assert ssm.push_key(admin, HOST, instance, key + "\n") == ["ssh-ed25519 AAAAHOSTKEY"]
         ssm.push_key(admin, HOST, instance, key)
         assert keys.read_text() == key + "\n"
         assert stat.S_IMODE(keys.stat().st_mode) == 0o600
@@ -195,22 +217,20 @@ def test_key_push_through_run_command(server: Any, host: BashHost, tmp_path: Pat
         config.unlink()
 
 
-def test_users_reach_only_their_own_instances(server: Any, host: BashHost) -> None:
-    """The user policy's rule: ssm:SendCommand and ssm:StartSession only where
-    ssm:resourceTag/SSHOwner is the caller's studiouserid."""
-    admin = client(server)
+def test_users_reach_only_their_own_instances(local: LocalAws, host: BashHost) -> None:
+    """The user policy's rule, as IAM applies it: ssm:SendCommand and ssm:StartSession
+    only where ssm:resourceTag/SSHOwner is the caller's studiouserid."""
+    admin = local.client("ssm")
     host.running.update({APP, OTHER})
-    alices = register(server, admin, "alice", APP)
-    bobs = register(server, admin, "bob", OTHER)
-    bob = as_user(server, "bob")
+    alices = register(local, admin, "alice", APP)
+    bobs = register(local, admin, "bob", OTHER)
+    bob = as_user(local, "bob")
     code, message = error_of(
         bob.start_session, Target=alices, DocumentName="AWS-StartSSHSession",
         Parameters={"portNumber": ["2222"]},
     )  # fmt: skip
     assert code == "AccessDeniedException"
-    assert (
-        "assumed-role/smstudio-user/bob is not authorized to perform: ssm:StartSession" in message
-    )
+    assert "assumed-role/user-bob/bob is not authorized to perform: ssm:StartSession" in message
     assert f"managed-instance/{alices}" in message
     with pytest.raises(SmstudioError, match="is not yours") as info:
         ssm.push_key(bob, HOST, alices, "ssh-ed25519 AAAA bob")
@@ -218,16 +238,20 @@ def test_users_reach_only_their_own_instances(server: Any, host: BashHost) -> No
     with pytest.raises(SmstudioError, match="is not yours"):
         start_ssh_session(bob, alices)
     assert host.scripts == []  # nothing ran in alice's app
-    # nor may bob read its tags, register, or deregister (not in the user policy)
-    code, _ = error_of(bob.list_tags_for_resource, ResourceType="ManagedInstance",
-                       ResourceId=alices)  # fmt: skip
-    assert code == "AccessDeniedException"
-    assert error_of(bob.deregister_managed_instance, InstanceId=alices)[0] == code
+    # nor may bob read its tags, register, re-tag or deregister (not in the user policy)
+    for call, kwargs in (
+        (bob.list_tags_for_resource, {"ResourceType": "ManagedInstance", "ResourceId": alices}),
+        (bob.add_tags_to_resource, {"ResourceType": "ManagedInstance", "ResourceId": alices,
+                                    "Tags": [{"Key": "SSHOwner", "Value": "bob"}]}),
+        (bob.deregister_managed_instance, {"InstanceId": alices}),
+        (bob.create_activation, {"IamRole": NAMES.ssm_instance_role}),
+    ):  # fmt: skip
+        assert error_of(call, **kwargs)[0] == "AccessDeniedException"
     assert len(bob.describe_instance_information()["InstanceInformationList"]) == 2
     session_id = start_ssh_session(bob, bobs)["SessionId"]
     assert session_id.startswith("bob-")
     # the data channel: only with the session's token, once
-    stream = f"{server.url}/_local/ssm/stream"
+    stream = f"{local.url}/_local/ssm/stream"
     wrong = requests.post(stream, json={"SessionId": session_id, "TokenValue": "x"}, timeout=5)
     assert wrong.status_code == 403
     started = bob.start_session(Target=bobs, DocumentName="AWS-StartSSHSession",
@@ -236,6 +260,9 @@ def test_users_reach_only_their_own_instances(server: Any, host: BashHost) -> No
     answer = requests.post(stream, json=body, timeout=5)
     assert answer.json() == {"AppArn": OTHER, "Port": 2222}
     assert requests.post(stream, json=body, timeout=5).status_code == 403
+    # sessions end only by whoever started them (their aws:ssmmessages:session-id tag)
+    alice = as_user(local, "alice")
+    assert error_of(alice.terminate_session, SessionId=started["SessionId"])[0] == code
     assert bob.terminate_session(SessionId=started["SessionId"])["SessionId"]
     code, _ = error_of(bob.send_command, InstanceIds=[bobs], DocumentName="AWS-ConfigureDocker")
     assert code == "AccessDeniedException"
@@ -244,13 +271,39 @@ def test_users_reach_only_their_own_instances(server: Any, host: BashHost) -> No
     host.running.discard(OTHER)
     code, _ = error_of(bob.start_session, Target=bobs, DocumentName="AWS-StartSSHSession")
     assert code == "TargetNotConnected"
-    # identities: one key per user, kept; bad names refused
-    assert (
-        identity.credentials_for(server.plane.store, "bob")["AccessKeyId"]
-        == (identity.credentials_for(server.plane.store, "bob")["AccessKeyId"])
-    )
-    answer = requests.post(f"{server.url}/_local/identity", json={"User": "no/such"}, timeout=5)
-    assert answer.status_code == 400
+
+
+def test_apps_register_only_as_their_own_user(local: LocalAws, host: BashHost) -> None:
+    """The execution role lets an app's session register, tag and retire managed
+    instances only as its own user (the SourceIdentity SageMaker sets); a shared space's
+    session, which has none, not at all."""
+    host.running.update({APP, OTHER})
+    bobs = register(local, local.client("ssm"), "bob", OTHER)
+    alices_app = as_app_of(local, "alice")
+
+    def activation(owner: str, app: str, **extra: str) -> dict[str, Any]:
+        tags = {"SSHOwner": owner, "SSHResourceArn": app, **extra}
+        return {"IamRole": NAMES.ssm_instance_role, "RegistrationLimit": 1,
+                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}  # fmt: skip
+
+    made = alices_app.create_activation(**activation("alice", APP, SSHCreator="x"))
+    assert made["ActivationId"]
+    denied = "AccessDeniedException"
+    code, message = error_of(alices_app.create_activation, **activation("bob", OTHER))
+    assert code == denied and "ssm:CreateActivation" in message
+    assert error_of(alices_app.create_activation, **activation("alice", APP, Name="x"))[0] == denied
+    retag = {"ResourceType": "ManagedInstance", "ResourceId": bobs,
+             "Tags": [{"Key": "SSHOwner", "Value": "alice"}]}  # fmt: skip
+    assert error_of(alices_app.add_tags_to_resource, **retag)[0] == denied
+    assert error_of(alices_app.deregister_managed_instance, InstanceId=bobs)[0] == denied
+    own = register(local, local.client("ssm"), "alice", APP)
+    alices_app.deregister_managed_instance(InstanceId=own)
+    shared = as_app_of(local, None)
+    assert error_of(shared.create_activation, **activation("alice", APP))[0] == denied
+    # the managed-instance role is passed to SSM only, and only that role
+    other_role = {**activation("alice", APP), "IamRole": NAMES.execution_role}
+    code, message = error_of(alices_app.create_activation, **other_role)
+    assert code == denied and "iam:PassRole" in message
 
 
 def test_session_command_preflight(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

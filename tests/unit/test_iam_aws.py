@@ -13,11 +13,15 @@ SCOPE = iam.Scope(account="111122223333", region="eu-west-1", domain_id="d-abcde
 TYPES = ["ml.t3.medium", "ml.m5.large"]
 
 
+NAMES = iam.Names("ml-team")
+
+
 def all_policies() -> dict[str, iam.Policy]:
     return {
         "user": iam.user_policy(SCOPE, TYPES),
-        "execution": iam.execution_role_policy(SCOPE, "team-bucket"),
+        "execution": iam.execution_role_policy(SCOPE, "team-bucket", NAMES.ssm_instance_role),
         "trust": iam.sagemaker_trust_policy(),
+        "user-trust": iam.user_trust_policy("111122223333"),
         "ssm-instance": iam.ssm_instance_policy(),
     }
 
@@ -36,77 +40,57 @@ def test_parliament_finds_nothing(name: str) -> None:
     assert [(f.issue, f.detail) for f in findings if (f.issue, f.detail) not in KNOWN_GAPS] == []
 
 
-def test_trust_policy_shape() -> None:
+def test_policies_fit_iams_size_limits() -> None:
+    """Managed policies take 6144 characters (whitespace not counted), inline role
+    policies 10240."""
+    compact = {k: len(json.dumps(v, separators=(",", ":"))) for k, v in all_policies().items()}
+    assert compact["user"] <= 6144, compact
+    assert compact["execution"] <= 10240, compact
+
+
+def test_trust_policies() -> None:
     (statement,) = iam.sagemaker_trust_policy()["Statement"]
     assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
-    assert "sts:AssumeRole" in statement["Action"]
+    # USER_PROFILE_NAME needs SageMaker to set the SourceIdentity of apps' sessions
+    assert {"sts:AssumeRole", "sts:SetSourceIdentity"} <= set(statement["Action"])
+    (users,) = iam.user_trust_policy("111122223333")["Statement"]
+    assert users["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+    provider = "arn:aws:iam::111122223333:saml-provider/IdentityCenter"
+    (saml,) = iam.user_trust_policy("111122223333", provider)["Statement"]
+    assert saml["Principal"] == {"Federated": provider}
+    assert "sts:AssumeRoleWithSAML" in saml["Action"]
 
 
-def test_user_policy_confines_the_caller_to_their_own_profile() -> None:
+def test_names_carry_the_team_and_fit_iam() -> None:
+    assert NAMES.execution_role == "smstudio-ml-team-execution"
+    assert NAMES.user_role("alice") == "smstudio-ml-team-user-alice"
+    assert iam.Names("other-team").user_role("alice") != NAMES.user_role("alice")
+    long = iam.Names("a" * 63)
+    assert len(long.user_role("b" * 63)) == 64 and long.user_role("b" * 63).startswith("smstudio-")
+    assert long.user_role("b" * 63) != long.user_role("b" * 62 + "c")
+
+
+def test_user_policy_is_scoped_to_the_domain() -> None:
+    """Every sagemaker, secret and managed-instance resource is in the team's domain,
+    region and account; only read-only listing is on "*"."""
     statements = iam.user_policy(SCOPE, TYPES)["Statement"]
-    by_sid = {s["Sid"]: s for s in statements}
-    for sid in (
-        "OpenOwnStudio",
-        "StartOwnAppsOnAllowedInstanceTypes",
-        "ManageOwnAppsAndSpaces",
-        "DescribeOwnProfile",
-    ):
-        condition = by_sid[sid]["Condition"]["StringEquals"]
-        assert condition == {"aws:ResourceTag/studiouserid": "${aws:PrincipalTag/studiouserid}"}
-        for arn in by_sid[sid]["Resource"]:
-            assert (
-                arn.startswith("arn:aws:sagemaker:eu-west-1:111122223333:")
-                and "/d-abcdefabcdef/" in arn
-            )
-    create = by_sid["StartOwnAppsOnAllowedInstanceTypes"]["Condition"]["ForAllValues:StringEquals"]
-    assert create == {"sagemaker:InstanceTypes": TYPES}
-    # Only read-only listing is on "*", and nothing on "*" mutates.
     for statement in statements:
-        if statement["Resource"] == ["*"]:
-            assert all(
-                a.split(":")[1].startswith(("List", "Describe", "Get")) for a in statement["Action"]
-            )
-
-
-def test_git_tokens_are_confined_to_their_user() -> None:
-    """Users store only their own token; an app's session reads only its user's token
-    (the domain makes the user the session's SourceIdentity); no secret grant on '*'."""
-    user = {s["Sid"]: s for s in iam.user_policy(SCOPE, TYPES)["Statement"]}
-    assert user["StoreOwnGitToken"]["Resource"] == [
-        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:"
-        "smstudio/d-abcdefabcdef/${aws:PrincipalTag/studiouserid}/git-token-*"
-    ]
-    role = {s["Sid"]: s for s in iam.execution_role_policy(SCOPE, "b")["Statement"]}
-    read = role["GitTokenOfTheAppsUser"]
-    assert read["Action"] == ["secretsmanager:GetSecretValue"]
-    assert read["Condition"] == {
-        "StringEquals": {"secretsmanager:ResourceTag/studiouserid": "${aws:SourceIdentity}"}
-    }
-    assert role["IdleKernelGatewayShutdown"]["Resource"] == [
-        "arn:aws:sagemaker:eu-west-1:111122223333:app/d-abcdefabcdef/*/kernelgateway/*"
-    ]
-    for statement in (*user.values(), *role.values()):
-        if statement["Resource"] == ["*"]:
-            assert not any(a.startswith("secretsmanager:") for a in statement["Action"])
-
-
-def test_ssh_reaches_only_apps_the_caller_owns() -> None:
-    user = {s["Sid"]: s for s in iam.user_policy(SCOPE, TYPES)["Statement"]}
-    own = user["SshIntoOwnApps"]
-    assert own["Condition"] == {
-        "StringEquals": {"ssm:resourceTag/SSHOwner": "${aws:PrincipalTag/studiouserid}"}
-    }
-    assert own["Resource"] == ["arn:aws:ssm:eu-west-1:111122223333:managed-instance/*"]
-    docs = user["SshDocuments"]["Resource"]
-    assert all(":document/AWS-" in arn for arn in docs)
-    role = {s["Sid"]: s for s in iam.execution_role_policy(SCOPE, "b")["Statement"]}
-    assert role["PassTheManagedInstanceRole"]["Resource"] == [
-        "arn:aws:iam::111122223333:role/smstudio-ssm-instance"
-    ]
-    for statement in (*user.values(), *role.values()):
-        if statement["Resource"] == ["*"]:
-            assert "ssm:StartSession" not in statement["Action"]
-            assert "ssm:SendCommand" not in statement["Action"]
+        for arn in statement["Resource"]:
+            if arn == "*":
+                assert all(
+                    a.split(":")[1].startswith(("List", "Describe", "Get"))
+                    for a in statement["Action"]
+                )
+            elif ":sagemaker:" in arn or ":secretsmanager:" in arn:
+                assert arn.startswith(("arn:aws:sagemaker:eu-west-1:111122223333:",
+                                       "arn:aws:secretsmanager:eu-west-1:111122223333:"))  # fmt: skip
+                assert "d-abcdefabcdef" in arn
+    by_sid = {s["Sid"]: s for s in statements}
+    for sid in ("StartAppsInOwnPrivateSpaces", "StartAppsInSharedSpaces", "OwnKernelGatewayApps",
+                "UpdateOwnSpacesOnAllowedInstanceTypes"):  # fmt: skip
+        condition = by_sid[sid]["Condition"]
+        assert condition["Null"]["sagemaker:InstanceTypes"] == "false", sid
+        assert condition["ForAllValues:StringEquals"] == {"sagemaker:InstanceTypes": TYPES}
 
 
 def test_managed_instance_role_carries_only_the_agent_channels() -> None:

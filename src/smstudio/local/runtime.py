@@ -10,6 +10,10 @@ run the lifecycle config with its time limit, output to CloudWatch Logs
 /aws/sagemaker/studio under the real stream name -> release the server (JupyterLab from
 the image or ContainerConfig; KernelGateway: the kernel gateway mounted from outside) ->
 InService when the health check answers, else Failed with Studio's kind of reason.
+
+Each app runs with its execution role's session (container credentials from the AWS
+endpoint, with the user profile as SourceIdentity when the domain says so), on a Docker
+network of its own, and is reached only through its gate (a presigned URL's login).
 """
 
 from __future__ import annotations
@@ -19,30 +23,33 @@ import contextlib
 import hashlib
 import io
 import json
+import os
+import secrets
 import shutil
 import socket
 import tarfile
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import docker
-import requests
 
 from smstudio import aws, containers, dockerhost
-from smstudio.local import kernel_gateway, registry, relay
+from smstudio.local import gate, kernel_gateway, registry, relay
 
 # What SageMaker gives an app besides its home: the AWS endpoint on the container's own
-# 127.0.0.1 (moto on 4566, the Studio control plane on 4567) through Unix sockets in a
-# mounted folder, so containers send no traffic beyond loopback; and for a VpcOnly domain
-# no network at all, the app itself reached through a socket in a per-app folder.
+# 127.0.0.1:4566 through a Unix socket in a mounted folder, so containers send no traffic
+# beyond loopback; its execution role's credentials from that endpoint (the container
+# credentials protocol, with a per-app token); a network of its own (none for a VpcOnly
+# domain); and the app itself served through a socket in a per-app folder, behind a gate.
 ENDPOINT_DIR = "/opt/ml/local-endpoint"
 APP_SOCKET_DIR = "/opt/ml/local-app"
-CONTAINER_PORTS = {"aws": 4566, "sagemaker": 4567}
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+ENDPOINT_PORT = 4566
+CREDENTIALS_PATH = "/_local/credentials"
+SERVICE_LABEL = "io.smstudio.app-service"  # containers every app's network gets (value: alias)
 
 LOG_GROUP = "/aws/sagemaker/studio"
 HOLD_FLAG = "/tmp/.smstudio-lifecycle-done"
@@ -55,23 +62,30 @@ SETTINGS = {
     "JupyterServer": "JupyterServerAppSettings",
 }
 HEALTH = {"JupyterLab": "/jupyterlab/default/api/status", "KernelGateway": "/api/kernelspecs"}
+LANDING = {"JupyterLab": "/jupyterlab/default/lab", "KernelGateway": "/api"}
 
 
 class AppFailed(Exception):
     """The app cannot start; the message is the FailureReason."""
 
 
+class AppCredentials(Protocol):
+    """The AWS endpoint's side of apps' credentials (smstudio.local.gateway.server)."""
+
+    def register_app(self, app_arn: str, token: str, role_arn: str, source: str | None) -> None: ...
+    def forget_app(self, app_arn: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class RuntimeSettings:
     registry: str  # host:port of the local registry
-    aws_endpoint: str  # moto, for CloudWatch Logs
+    aws_endpoint: str  # the local Studio's AWS endpoint (its gateway)
     state_dir: Path
     gateway_base_image: str
+    service_keys: dict[str, str] = field(default_factory=dict)  # SageMaker's own (logs)
     lifecycle_timeout: float = 300.0
     health_timeout: float = 120.0
     region: str = "us-east-1"
-    sagemaker_endpoint: str | None = None  # the control plane, for apps that call the API
-    network: str = "smstudio-apps"  # the Docker network of PublicInternetOnly apps
 
 
 @dataclass(frozen=True)
@@ -86,24 +100,57 @@ class AppPlan:
     env: dict[str, str]
     lifecycle: str | None  # the script
     vpc_only: bool = False  # the domain's AppNetworkAccessType: no network in the app
+    role: str | None = None  # the execution role
+    source_identity: str | None = None  # the session's SourceIdentity (the user profile)
+
+
+def _space(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> dict[str, Any]:
+    found = store.get("spaces", {}).get(f"{app['DomainId']}/{app.get('SpaceName')}", {})
+    return dict(found)
+
+
+def _owner(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> str | None:
+    if not app.get("SpaceName"):
+        return app.get("UserProfileName")
+    owner = (_space(store, app).get("OwnershipSettings") or {}).get("OwnerUserProfileName")
+    return str(owner) if owner else None
+
+
+def _shared(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> bool:
+    sharing = (_space(store, app).get("SpaceSharingSettings") or {}).get("SharingType")
+    return bool(app.get("SpaceName")) and sharing == "Shared"
 
 
 def _merged_settings(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> dict[str, Any]:
+    """The app's settings: the domain's defaults under its owner's profile settings (a
+    shared space has no owner's settings: the domain's default space settings apply)."""
     domain = store["domains"][app["DomainId"]]
     settings = dict(domain.get("DefaultUserSettings", {}))
-    owner = app.get("UserProfileName")
-    if app.get("SpaceName"):
-        space = store.get("spaces", {}).get(f"{app['DomainId']}/{app['SpaceName']}", {})
-        owner = (space.get("OwnershipSettings") or {}).get("OwnerUserProfileName")
-    profile = store.get("user-profiles", {}).get(f"{app['DomainId']}/{owner}", {})
+    if _shared(store, app):
+        settings.update(domain.get("DefaultSpaceSettings", {}))
+        return settings
+    profile = store.get("user-profiles", {}).get(f"{app['DomainId']}/{_owner(store, app)}", {})
     settings.update(profile.get("UserSettings", {}))
     return settings
+
+
+def source_identity(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> str | None:
+    """The SourceIdentity of the app's session: with ExecutionRoleIdentityConfig
+    USER_PROFILE_NAME, the user profile (a private space's owner). A shared space acts for
+    no single user, so its session carries none (smstudio's policies then give it no
+    user's git token and no SSH registration)."""
+    domain = store["domains"][app["DomainId"]]
+    config = (domain.get("DomainSettings") or {}).get("ExecutionRoleIdentityConfig")
+    if config != "USER_PROFILE_NAME" or _shared(store, app):
+        return None
+    return _owner(store, app)
 
 
 def plan_app(store: dict[str, dict[str, Any]], app: dict[str, Any], registry_host: str) -> AppPlan:
     """What to run for an app, from the control plane's state. Pure."""
     kind = app["AppType"]
-    settings = _merged_settings(store, app).get(SETTINGS.get(kind, ""), {})
+    merged = _merged_settings(store, app)
+    settings = merged.get(SETTINGS.get(kind, ""), {})
     spec = {**settings.get("DefaultResourceSpec", {}), **(app.get("ResourceSpec") or {})}
     custom = settings.get("CustomImages", [])
     image_arn = spec.get("SageMakerImageArn")
@@ -159,6 +206,8 @@ def plan_app(store: dict[str, dict[str, Any]], app: dict[str, Any], registry_hos
         env=dict(container.get("ContainerEnvironmentVariables", {})),
         lifecycle=lifecycle,
         vpc_only=store["domains"][app["DomainId"]].get("AppNetworkAccessType") == "VpcOnly",
+        role=merged.get("ExecutionRole"),
+        source_identity=source_identity(store, app),
     )
 
 
@@ -170,33 +219,46 @@ def stream_name(app: dict[str, Any]) -> str:
 class DockerAppRuntime:
     """Runs apps as containers; reports status changes through `report(arn, status, reason)`."""
 
-    def __init__(self, settings: RuntimeSettings, store_snapshot: Any, report: Any) -> None:
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        store_snapshot: Any,
+        report: Any,
+        credentials: AppCredentials | None = None,
+    ) -> None:
         self.settings = settings
         self.snapshot = store_snapshot  # () -> the control plane's tables
         self.report = report
+        self.credentials = credentials
         self._gateway_volume: str | None = None
         self._lock = threading.Lock()
-        self._app_relays: dict[str, socket.socket] = {}
+        self._gates: dict[str, tuple[gate.Gate, str]] = {}  # app ARN -> (gate, landing)
         # Unix socket paths are limited to 107 bytes: keep them short, apart from the state.
         state_digest = hashlib.sha256(str(settings.state_dir).encode()).hexdigest()[:10]
         self.socket_root = Path(tempfile.gettempdir()) / f"smstudio-{state_digest}"
         self.endpoint_dir = self.socket_root / "endpoint"
-        self._endpoint_relays = self._serve_endpoint()
+        self._endpoint_relay = self._serve_endpoint()
 
-    def _serve_endpoint(self) -> dict[str, socket.socket]:
-        """Host side of the AWS endpoint relays: a socket per service (by its name in
-        CONTAINER_PORTS) in a folder every app container mounts."""
+    def _serve_endpoint(self) -> socket.socket:
+        """Host side of the AWS endpoint relay: a socket in a folder every app mounts."""
         self.endpoint_dir.mkdir(parents=True, exist_ok=True)
         self.endpoint_dir.chmod(0o755)
         shutil.copyfile(relay.__file__, self.endpoint_dir / "relay.py")
-        targets = {"aws": self.settings.aws_endpoint, "sagemaker": self.settings.sagemaker_endpoint}
-        return {
-            name: relay.start(
-                f"unix:{self.endpoint_dir / name}.sock", f"tcp:{url.rsplit(':', 1)[1]}"
-            )
-            for name, url in targets.items()
-            if url
-        }
+        port = self.settings.aws_endpoint.rsplit(":", 1)[1]
+        return relay.start(f"unix:{self.endpoint_dir / 'aws'}.sock", f"tcp:{port}")
+
+    def reopen(self) -> list[str]:
+        """After a restart of the local Studio: gates again for the apps still serving
+        (their containers kept running); the ARNs reopened."""
+        tables = self.snapshot()
+        reopened = []
+        for app in tables.get("apps", {}).values():
+            if app["Status"] != "InService" or not self._containers_of(app["AppArn"]):
+                continue
+            self._open_gate(app)
+            self.report(app["AppArn"], "InService", None, self._endpoint(app["AppArn"]))
+            reopened.append(app["AppArn"])
+        return reopened
 
     # InstanceHost protocol (the control plane's SSM managed instances)
     @staticmethod
@@ -224,6 +286,19 @@ class DockerAppRuntime:
             (err or b"").decode(errors="replace"),
         )
 
+    # the presigned URL's end
+    def login_url(self, app_arn: str) -> str | None:
+        with self._lock:
+            found = self._gates.get(app_arn)
+        if found is None:
+            return None
+        door, landing = found
+        return door.login_url(landing)
+
+    def _endpoint(self, app_arn: str) -> str:
+        door, landing = self._gates[app_arn]
+        return f"http://127.0.0.1:{door.port}{landing}"
+
     # AppRuntime protocol
     def start(self, app: dict[str, Any]) -> None:
         threading.Thread(target=self._start, args=(app,), daemon=True).start()
@@ -237,17 +312,22 @@ class DockerAppRuntime:
 
     def _remove(self, arn: str) -> None:
         with self._lock:
-            listener = self._app_relays.pop(arn, None)
-        if listener is not None:
-            listener.close()
-        for found in self._containers_of(arn, stopped=True):
+            found = self._gates.pop(arn, None)
+        if found is not None:
+            found[0].close()
+        if self.credentials is not None:
+            self.credentials.forget_app(arn)
+        engine = dockerhost.client()
+        for box in self._containers_of(arn, stopped=True):
             with contextlib.suppress(docker.errors.NotFound):
-                found.remove(force=True)
+                box.remove(force=True)
+        for network in engine.networks.list(filters={"label": f"{LABEL}={arn}"}):
+            remove_network(network)
 
     def _start(self, app: dict[str, Any]) -> None:
         try:
-            endpoint = self._run(app)
-            self.report(app["AppArn"], "InService", None, endpoint)
+            self._run(app)
+            self.report(app["AppArn"], "InService", None, self._endpoint(app["AppArn"]))
         except AppFailed as failure:
             self._remove(app["AppArn"])
             self.report(app["AppArn"], "Failed", str(failure)[:1024])
@@ -257,8 +337,8 @@ class DockerAppRuntime:
                 app["AppArn"], "Failed", f"The local Studio could not start the app: {exc!r}"[:1024]
             )
 
-    def _run(self, app: dict[str, Any]) -> str:
-        """Start the app; the local URL a browser opens."""
+    def _run(self, app: dict[str, Any]) -> None:
+        """Start the app and open its gate."""
         plan = plan_app(self.snapshot(), app, self.settings.registry)
         engine = dockerhost.client()
         try:
@@ -272,40 +352,40 @@ class DockerAppRuntime:
         if plan.lifecycle:
             self._lifecycle(app, plan, container)
         container.exec_run(["touch", HOLD_FLAG], user=f"{plan.uid}:{plan.gid}")
-        port = self._app_port(app, plan, container)
-        url = f"http://127.0.0.1:{port}{HEALTH.get(app['AppType'], '/')}"
+        socket_path = self._app_dir(app) / "app.sock"
+        path = HEALTH.get(app["AppType"], "/")
 
         def healthy() -> bool | None:
-            try:
-                return True if requests.get(url, timeout=2).status_code == 200 else None
-            except requests.RequestException:
-                return None
+            return True if unix_get(socket_path, path) == 200 else None
 
         if not containers.poll(
             healthy, self.settings.health_timeout, alive=lambda: containers.is_running(container)
         ):
             raise AppFailed(
-                f"The app did not pass its health check ({url}): "
+                f"The app did not pass its health check (GET {path} on port 8888): "
                 + containers.exit_summary(container)
             )
-        landing = "/jupyterlab/default/lab" if app["AppType"] == "JupyterLab" else "/api"
-        return f"http://127.0.0.1:{port}{landing}"
+        self._open_gate(app)
+
+    def _open_gate(self, app: dict[str, Any]) -> None:
+        door = gate.Gate(app["AppArn"], str(self._app_dir(app) / "app.sock"))
+        with self._lock:
+            old = self._gates.pop(app["AppArn"], None)
+            self._gates[app["AppArn"]] = (door, LANDING.get(app["AppType"], "/"))
+        if old is not None:
+            old[0].close()
 
     def _app_dir(self, app: dict[str, Any]) -> Path:
         digest = hashlib.sha256(app["AppArn"].encode()).hexdigest()[:12]
         return self.socket_root / f"app-{digest}"
 
     def _start_relays(self, app: dict[str, Any], plan: AppPlan, container: Any) -> None:
-        """The container side of the relays, started before the lifecycle script so it can
-        call AWS; waits until they listen."""
+        """The container side of the relays (the AWS endpoint in, the app out), started
+        before the lifecycle script so it can call AWS; waits until they listen."""
         pairs = [
-            f"tcp:{CONTAINER_PORTS[name]}=unix:{ENDPOINT_DIR}/{name}.sock"
-            for name in self._endpoint_relays
+            f"tcp:{ENDPOINT_PORT}=unix:{ENDPOINT_DIR}/aws.sock",
+            f"unix:{APP_SOCKET_DIR}/app.sock=tcp:8888",
         ]
-        if plan.vpc_only:
-            pairs.append(f"unix:{APP_SOCKET_DIR}/app.sock=tcp:8888")
-        if not pairs:
-            return
         ready = "/tmp/.smstudio-relay-ready"
         container.exec_run(
             ["python3", f"{ENDPOINT_DIR}/relay.py", *pairs],
@@ -322,14 +402,6 @@ class DockerAppRuntime:
                 "The app's connection to the AWS endpoint did not start (python3 missing from "
                 "the image?): " + containers.exit_summary(container)
             )
-
-    def _app_port(self, app: dict[str, Any], plan: AppPlan, container: Any) -> int | None:
-        if not plan.vpc_only:
-            return containers.published_port(container, "8888/tcp")
-        listener = relay.start("tcp:0", f"unix:{self._app_dir(app)}/app.sock")
-        with self._lock:
-            self._app_relays[app["AppArn"]] = listener
-        return int(listener.getsockname()[1])
 
     def _check_image(self, plan: AppPlan, kind: str) -> None:
         script = "id -u; id -g"
@@ -368,6 +440,39 @@ class DockerAppRuntime:
                 )
             return self._gateway_volume
 
+    def _credentials(self, app: dict[str, Any], plan: AppPlan) -> dict[str, str]:
+        """The container credentials settings of the app's execution-role session."""
+        if self.credentials is None:
+            return {}
+        if not plan.role:
+            raise AppFailed("The domain or user profile has no ExecutionRole")
+        token = secrets.token_urlsafe(32)
+        try:
+            self.credentials.register_app(app["AppArn"], token, plan.role, plan.source_identity)
+        except Exception as exc:
+            raise AppFailed(f"SageMaker could not assume the execution role: {exc}") from exc
+        return {
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://127.0.0.1:{ENDPOINT_PORT}"
+            f"{CREDENTIALS_PATH}",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN": token,
+        }
+
+    def _network(self, app: dict[str, Any]) -> str:
+        """A network of the app's own (apps do not reach each other), joined by the
+        shared services (containers labelled io.smstudio.app-service=ALIAS)."""
+        engine = dockerhost.client()
+        digest = hashlib.sha256(app["AppArn"].encode()).hexdigest()[:12]
+        name = f"smstudio-app-{digest}"
+        for stale in engine.networks.list(names=[name]):
+            with contextlib.suppress(docker.errors.APIError):
+                stale.remove()
+        network = engine.networks.create(
+            name, driver="bridge", labels={LABEL: app["AppArn"], containers.LABEL: "app"}
+        )
+        for service in engine.containers.list(filters={"label": SERVICE_LABEL}):
+            network.connect(service, aliases=[service.labels[SERVICE_LABEL]])
+        return name
+
     def _create(self, app: dict[str, Any], plan: AppPlan) -> Any:
         engine = dockerhost.client()
         owner = app.get("SpaceName") or app.get("UserProfileName")
@@ -385,9 +490,11 @@ class DockerAppRuntime:
                     "ResourceArn": app["AppArn"],
                     "ResourceName": app["AppName"],
                     "AppImageVersion": plan.image,
+                    "ExecutionRoleArn": plan.role or "",
                 }
             )
         )
+        self._remove(app["AppArn"])
         env = {
             **plan.env,
             "SAGEMAKER_APP_TYPE": app["AppType"],
@@ -397,30 +504,23 @@ class DockerAppRuntime:
             "SAGEMAKER_DOMAIN_ID": app["DomainId"],
             "AWS_REGION": self.settings.region,
             "AWS_DEFAULT_REGION": self.settings.region,
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ENDPOINT_PORT}",
             "HOME": plan.mount_path,
-            **CREDENTIALS,
+            **self._credentials(app, plan),
         }
-        for name in self._endpoint_relays:
-            variable = "AWS_ENDPOINT_URL" + ("" if name == "aws" else f"_{name.upper()}")
-            env[variable] = f"http://127.0.0.1:{CONTAINER_PORTS[name]}"
-        if "sagemaker" in self._endpoint_relays:  # the control plane also serves SSM
-            env["AWS_ENDPOINT_URL_SSM"] = env["AWS_ENDPOINT_URL_SAGEMAKER"]
+        app_dir = self._app_dir(app)
+        shutil.rmtree(app_dir, ignore_errors=True)
+        app_dir.mkdir(parents=True, mode=0o700)
+        os.chown(app_dir, plan.uid, plan.gid)  # the app's user makes its socket there
         volumes: dict[str, dict[str, str]] = {
             home: {"bind": plan.mount_path, "mode": "rw"},
             str(metadata): {"bind": "/opt/ml/metadata/resource-metadata.json", "mode": "ro"},
             str(self.endpoint_dir): {"bind": ENDPOINT_DIR, "mode": "ro"},
+            str(app_dir): {"bind": APP_SOCKET_DIR, "mode": "rw"},
         }
-        network: dict[str, Any] = {
-            "network": self._network(),
-            "ports": {"8888/tcp": ("127.0.0.1", None)},
-        }
-        if plan.vpc_only:
-            app_dir = self._app_dir(app)
-            shutil.rmtree(app_dir, ignore_errors=True)
-            app_dir.mkdir(parents=True)
-            app_dir.chmod(0o777)  # the app's user creates its socket there
-            volumes[str(app_dir)] = {"bind": APP_SOCKET_DIR, "mode": "rw"}
-            network = {"network_mode": "none"}
+        network: dict[str, Any] = (
+            {"network_mode": "none"} if plan.vpc_only else {"network": self._network(app)}
+        )
         if app["AppType"] == "KernelGateway":
             options = kernel_gateway.run_options(self._gateway())
             server = [*options["entrypoint"], *options["command"]]
@@ -433,7 +533,6 @@ class DockerAppRuntime:
                 *(plan.arguments if plan.arguments is not None else (image.get("Cmd") or [])),
             ]
         hold = f'while [ ! -e {HOLD_FLAG} ]; do sleep 0.1; done; exec "$@"'
-        self._remove(app["AppArn"])
         return engine.containers.create(
             plan.image,
             entrypoint=["/bin/sh", "-c", hold, "smstudio-app"],
@@ -445,14 +544,6 @@ class DockerAppRuntime:
             name=f"smstudio-{app['DomainId']}-{owner}-{app['AppType'].lower()}-{app['AppName']}",
             **network,
         )
-
-    def _network(self) -> str:
-        engine = dockerhost.client()
-        with self._lock:
-            if not engine.networks.list(names=[self.settings.network]):
-                with contextlib.suppress(docker.errors.APIError):  # made by another runtime
-                    engine.networks.create(self.settings.network, driver="bridge")
-        return self.settings.network
 
     def _lifecycle(self, app: dict[str, Any], plan: AppPlan, container: Any) -> None:
         archive = io.BytesIO()
@@ -494,7 +585,9 @@ class DockerAppRuntime:
 
     def _log(self, app: dict[str, Any], output: str) -> None:
         clients = aws.Aws(
-            region=self.settings.region, endpoints={"logs": self.settings.aws_endpoint}
+            region=self.settings.region,
+            endpoints={"logs": self.settings.aws_endpoint},
+            keys=self.settings.service_keys,
         )
         logs = clients.client("logs")
         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
@@ -506,3 +599,26 @@ class DockerAppRuntime:
         lines = output.splitlines() or ["(no output)"]
         events = [{"timestamp": stamp, "message": line} for line in lines]
         logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=events)
+
+
+def remove_network(network: Any) -> None:
+    """Remove an app's network, the shared services it was given first."""
+    with contextlib.suppress(docker.errors.APIError):
+        network.reload()
+        for member in network.containers:
+            network.disconnect(member, force=True)
+        network.remove()
+
+
+def unix_get(path: Path, url_path: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status of GET url_path from a server on a Unix socket; None when it does
+    not answer."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(f"GET {url_path} HTTP/1.0\r\nHost: 127.0.0.1:8888\r\n\r\n".encode())
+            head = sock.recv(256).split(b"\r\n", 1)[0].split()
+    except OSError:
+        return None
+    return int(head[1]) if len(head) > 1 and head[1].isdigit() else None

@@ -1,10 +1,11 @@
 """`smstudio local up|down|status|env`: the local Studio's services, on 127.0.0.1 only,
 with their state under one folder so `down` then `up` loses nothing.
 
-- moto server: IAM, STS, ECR, S3, SSM, Secrets Manager, SES, CloudWatch Logs, EFS,
-  EventBridge, Lambda. Its state is kept by moto's recorder: every request is appended to
-  a file while up, and replayed on the next `up`.
-- the Studio control plane (smstudio.local.controlplane), state in studio.json.
+- the AWS endpoint (smstudio.local.gateway): every request authenticated and authorized,
+  then served by the Studio control plane (SageMaker, SSH's SSM operations; studio.json),
+  by its STS, or by moto in the same process (IAM, ECR, S3, SSM, Secrets Manager, SES,
+  CloudWatch Logs, EFS, EventBridge, Lambda; aws-journal.jsonl, replayed at `up`), and the
+  app runtime. The account's root key is in admin-credentials.json (mode 600).
 - the distribution registry standing in for ECR, storage in registry/.
 """
 
@@ -33,14 +34,16 @@ REGION = "us-east-1"
 
 @dataclass(frozen=True)
 class Ports:
-    moto: int = 4566
-    studio: int = 4567
-    registry: int = 4568
+    gateway: int = 4566
+    registry: int = 4567
 
     @classmethod
     def from_env(cls) -> Ports:
-        base = int(os.environ.get("SMSTUDIO_LOCAL_PORT", "4566"))
-        return cls(base, base + 1, base + 2)
+        return cls.at(int(os.environ.get("SMSTUDIO_LOCAL_PORT", "4566")))
+
+    @classmethod
+    def at(cls, base: int) -> Ports:
+        return cls(base, base + 1)
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,8 @@ class Layout:
         return self.root / "pids.json"
 
     @property
-    def recording(self) -> Path:
-        return self.root / "moto-recording.jsonl"
+    def admin(self) -> Path:
+        return self.root / "admin-credentials.json"
 
     @property
     def studio_state(self) -> Path:
@@ -73,68 +76,54 @@ class Layout:
 
 
 def free_port_base(tries: int = 50) -> int:
-    """A port with the next two also free on 127.0.0.1 (for Ports(base, base+1, base+2)),
-    so parallel stacks (tests, benches) never collide."""
+    """A port with the next one also free on 127.0.0.1 (for Ports.at(base)), so parallel
+    stacks (tests, benches) never collide."""
     for _ in range(tries):
         base = random.randrange(20000, 60000)
         try:
-            for port in (base, base + 1, base + 2):
+            for port in (base, base + 1):
                 with socket.socket() as sock:
                     sock.bind((HOST, port))
             return base
         except OSError:
             continue
-    raise SmstudioError("no three consecutive free ports on 127.0.0.1", "free some ports")
+    raise SmstudioError("no two consecutive free ports on 127.0.0.1", "free some ports")
 
 
 def endpoints(ports: Ports) -> dict[str, str]:
-    return {
-        "moto": f"http://{HOST}:{ports.moto}",
-        "studio": f"http://{HOST}:{ports.studio}",
-        "registry": f"{HOST}:{ports.registry}",
-    }
+    return {"aws": f"http://{HOST}:{ports.gateway}", "registry": f"{HOST}:{ports.registry}"}
 
 
-def env_exports(ports: Ports) -> dict[str, str]:
-    """What points boto3, the AWS CLI and smstudio at the local Studio."""
-    urls = endpoints(ports)
-    return {
-        "AWS_ENDPOINT_URL": urls["moto"],
-        "AWS_ENDPOINT_URL_SAGEMAKER": urls["studio"],
-        "AWS_ENDPOINT_URL_SSM": urls["studio"],
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+def admin_keys(layout: Layout) -> dict[str, str]:
+    """The local Studio's root key (its platform admin), written by its AWS endpoint."""
+    try:
+        keys = json.loads(layout.admin.read_text())
+    except (OSError, ValueError) as exc:
+        raise SmstudioError(
+            f"the local Studio in {layout.root} has no admin key yet",
+            "start it with `smstudio local up`",
+        ) from exc
+    return {k: str(v) for k, v in keys.items()}
+
+
+def env_exports(ports: Ports, keys: dict[str, str]) -> dict[str, str]:
+    """What points boto3, the AWS CLI and smstudio at the local Studio, as `keys`."""
+    out = {
+        "AWS_ENDPOINT_URL": endpoints(ports)["aws"],
+        "AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
-        "SMSTUDIO_LOCAL_REGISTRY": urls["registry"],
+        "SMSTUDIO_LOCAL_REGISTRY": endpoints(ports)["registry"],
     }
-
-
-def user_credentials(ports: Ports, user: str) -> dict[str, str]:
-    """A Studio user's own local access key (made once per local Studio)."""
-    url = f"{endpoints(ports)['studio']}/_local/identity"
-    try:
-        answer = requests.post(url, json={"User": user}, timeout=10)
-    except requests.RequestException as exc:
-        raise SmstudioError(
-            "the local Studio is not running", "start it with `smstudio local up`"
-        ) from exc
-    if answer.status_code != 200:
-        raise SmstudioError(f"no local identity for {user!r}: {answer.json().get('message')}")
-    made = answer.json()
-    return {
-        "AWS_ACCESS_KEY_ID": made["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": made["SecretAccessKey"],
-    }
+    if keys.get("SessionToken"):
+        out["AWS_SESSION_TOKEN"] = keys["SessionToken"]
+    return out
 
 
 def _health_urls(ports: Ports) -> dict[str, str]:
     urls = endpoints(ports)
-    return {
-        "moto": f"{urls['moto']}/moto-api/",
-        "studio": f"{urls['studio']}/health",
-        "registry": f"http://{urls['registry']}/v2/",
-    }
+    return {"aws": f"{urls['aws']}/health", "registry": f"http://{urls['registry']}/v2/"}
 
 
 def health(ports: Ports) -> dict[str, bool]:
@@ -161,38 +150,28 @@ def _registry_config(layout: Layout, ports: Ports) -> Path:
 
 def _commands(layout: Layout, ports: Ports) -> dict[str, list[str]]:
     registry = _registry_binary()
-    moto = Path(sys.executable).with_name("moto_server")
     return {
-        "moto": [str(moto), "-H", HOST, "-p", str(ports.moto)],
-        "studio": [
-            sys.executable,
-            "-m",
-            "smstudio.local.controlplane",
-            "--port",
-            str(ports.studio),
-            "--state",
-            str(layout.studio_state),
-            "--registry",
-            endpoints(ports)["registry"],
-            "--presign-base",
-            f"http://{HOST}:{ports.studio}",
-            *_runtime_args(ports),
+        "aws": [
+            sys.executable, "-m", "smstudio.local.gateway",
+            "--port", str(ports.gateway),
+            "--state", str(layout.root),
+            "--registry", endpoints(ports)["registry"],
+            *_runtime_args(),
         ],
         "registry": [registry, "serve", str(_registry_config(layout, ports))],
-    }
+    }  # fmt: skip
 
 
-def _runtime_args(ports: Ports) -> list[str]:
-    """The app runtime's settings: CloudWatch Logs on moto, the base the kernel gateway
-    runtime is built from (the offline local base when there is one), and the lifecycle
-    time limit (SMSTUDIO_LIFECYCLE_TIMEOUT, seconds; Studio's is 300)."""
+def _runtime_args() -> list[str]:
+    """The app runtime's settings: the base the kernel gateway runtime is built from (the
+    offline local base when there is one), and the lifecycle time limit
+    (SMSTUDIO_LIFECYCLE_TIMEOUT, seconds; Studio's is 300)."""
     try:
         dockerhost.client().images.get(localbase.DEFAULT_TAG)
         gateway_base = localbase.DEFAULT_TAG
     except Exception:
         gateway_base = "debian:bookworm-slim"
     return [
-        "--aws-endpoint", endpoints(ports)["moto"],
         "--gateway-base-image", gateway_base,
         "--lifecycle-timeout", os.environ.get("SMSTUDIO_LIFECYCLE_TIMEOUT", "300"),
     ]  # fmt: skip
@@ -231,21 +210,14 @@ def _alive(pid: int) -> bool:
 
 
 def up(layout: Layout, ports: Ports, timeout: float = 60) -> dict[str, str]:
-    """Start whatever is not running, wait until every service answers, restore moto's
-    state. Idempotent."""
+    """Start whatever is not running and wait until every service answers (the AWS
+    endpoint restores its state as it starts). Idempotent."""
     layout.root.mkdir(parents=True, exist_ok=True)
     layout.logs.mkdir(exist_ok=True)
     layout.registry_dir.mkdir(exist_ok=True)
     pids = {k: v for k, v in _read_pids(layout).items() if _alive(v)}
     running = health(ports)
-    started_moto = False
-    # Services get the local credentials (the runtime's CloudWatch client needs some).
-    env = {
-        **os.environ,
-        **env_exports(ports),
-        "MOTO_ENABLE_RECORDING": "True",
-        "MOTO_RECORDER_FILEPATH": str(layout.recording),
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     for name, cmd in _commands(layout, ports).items():
         if running[name]:
             continue
@@ -258,7 +230,6 @@ def up(layout: Layout, ports: Ports, timeout: float = 60) -> dict[str, str]:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)  # fmt: skip
         pids[name] = proc.pid
-        started_moto |= name == "moto"
     layout.pids.write_text(json.dumps(pids))
     deadline = time.monotonic() + timeout
     while not all((status := health(ports)).values()):
@@ -270,18 +241,7 @@ def up(layout: Layout, ports: Ports, timeout: float = 60) -> dict[str, str]:
                 f"see the logs in {layout.logs} (a port in use? set SMSTUDIO_LOCAL_PORT)",
             )
         time.sleep(0.2)
-    if started_moto:
-        _restore_moto(layout, ports)
     return endpoints(ports)
-
-
-def _restore_moto(layout: Layout, ports: Ports) -> None:
-    """Replay what the last session recorded, then record again (appending)."""
-    api = f"{endpoints(ports)['moto']}/moto-api/recorder"
-    if layout.recording.exists() and layout.recording.stat().st_size:
-        requests.post(f"{api}/stop-recording", timeout=10)
-        requests.post(f"{api}/replay-recording", timeout=600)
-    requests.post(f"{api}/start-recording", timeout=10)
 
 
 def down(layout: Layout, timeout: float = 20) -> list[str]:

@@ -615,6 +615,13 @@ class ControlPlane:
             "AppArn": arn,
             "Status": "Pending",
         }
+        if p.get("UserProfileName"):  # a profile's tags are added to the apps it launches
+            profile_arn = self.arn(ctx, f"user-profile/{p['DomainId']}/{p['UserProfileName']}")
+            inherited = list(self.store.table("tags").get(profile_arn, []))
+            given = {t["Key"] for t in p.get("Tags", [])}
+            tags = [t for t in inherited if t["Key"] not in given] + list(p.get("Tags", []))
+            if tags:
+                item["Tags"] = tags
         item = self._create("apps", key, item, f"App {p['AppName']}")
         if self.runtime is not None:
             self.runtime.start(dict(item))
@@ -680,8 +687,9 @@ class ControlPlane:
             self.store.save()
 
     def follow_presigned(self, token: str) -> str | None:
-        """Where a presigned URL leads in the local Studio: the owner's (or the space's)
-        running JupyterLab app. None when the token is unknown, used or expired."""
+        """Which app a presigned URL opens in the local Studio: the user's (or the
+        space's) running app, by its ARN. None when the token is unknown, used or expired,
+        or nothing is running there."""
         with self.store.lock:
             grant = self.store.table("presigned").pop(token, None)
             self.store.save()
@@ -695,7 +703,7 @@ class ControlPlane:
                     else app.get("UserProfileName") == grant["UserProfileName"]
                 )
                 if mine and app["Status"] == "InService" and app["AppArn"] in endpoints:
-                    return str(endpoints[app["AppArn"]])
+                    return str(app["AppArn"])
         return None
 
     # --- access and tags ------------------------------------------------------------
@@ -703,7 +711,14 @@ class ControlPlane:
     def op_CreatePresignedDomainUrl(self, p: Params, ctx: Context) -> dict[str, Any]:
         self._profile(p["DomainId"], p["UserProfileName"])
         if p.get("SpaceName"):
-            self._space(p["DomainId"], p["SpaceName"])
+            space = self._space(p["DomainId"], p["SpaceName"])
+            owner = (space.get("OwnershipSettings") or {}).get("OwnerUserProfileName")
+            sharing = (space.get("SpaceSharingSettings") or {}).get("SharingType", "Private")
+            if sharing != "Shared" and owner != p["UserProfileName"]:
+                raise invalid(
+                    f"Space {p['SpaceName']} is private to user profile {owner}; "
+                    f"{p['UserProfileName']} cannot open it"
+                )
         token = secrets.token_urlsafe(24)
         self.store.table("presigned")[token] = {
             "DomainId": p["DomainId"],

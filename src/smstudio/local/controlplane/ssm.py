@@ -1,8 +1,8 @@
 """The part of AWS Systems Manager that SSH into Studio apps uses, for the local Studio:
 hybrid activations, managed instances (found by tags, deregistered), Run Command with
-AWS-RunShellScript (run as root in the app's container, as the SSM agent would) and the
-StartSession authorization, with the callers' identities and the `SSHOwner` rule from
-`smstudio iam policy`.
+AWS-RunShellScript (run as root in the app's container, as the SSM agent would) and
+sessions. Who may call what is decided before a request gets here, by the gateway,
+from the caller's policies and the instances' and sessions' tags (`resource_tags`).
 
 Moto has no managed instances, so these operations live here. A managed instance is
 registered by the app itself (`/_local/ssm/register`, standing in for
@@ -20,18 +20,15 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from smstudio.local.controlplane import model
-from smstudio.local.controlplane.identity import Caller
 from smstudio.local.controlplane.model import ApiError
 from smstudio.local.controlplane.store import Store
+from smstudio.local.gateway.principal import Caller
 
 Params = dict[str, Any]
 SSH_OWNER = "SSHOwner"
 RESOURCE_ARN = "SSHResourceArn"
 DOCUMENTS = ("AWS-StartSSHSession", "AWS-RunShellScript")
-# What `smstudio iam policy` gives a user in SSM (the first two only on their own apps).
-USER_ACTIONS = {"SendCommand", "StartSession", "TerminateSession",
-                "DescribeInstanceInformation", "ListCommandInvocations",
-                "GetCommandInvocation"}  # fmt: skip
+SESSION_ID_TAG, TARGET_ID_TAG = "aws:ssmmessages:session-id", "aws:ssmmessages:target-id"
 OUTPUT_LIMIT = 24000  # GetCommandInvocation keeps the first 24 000 characters
 
 
@@ -70,8 +67,6 @@ class Ssm:
                 "UnknownOperationException", f"the local Studio does not implement ssm {operation}"
             )
         model.validate_input(op, params)
-        if caller.user is not None and operation not in USER_ACTIONS:
-            raise self._denied(caller, f"ssm:{operation}")
         with self.store.lock:
             result = handler(params, region, caller)
             self.store.save()
@@ -96,28 +91,23 @@ class Ssm:
         arn = instance["Tags"].get(RESOURCE_ARN, "")
         return "Online" if self.host is not None and self.host.online(arn) else "ConnectionLost"
 
-    # --- authorization: the user policy's SSHOwner rule ---------------------------------
+    def resource_tags(self, arn: str) -> dict[str, str] | None:
+        """Tags of a managed instance or a session, for IAM's ssm:resourceTag keys."""
+        kind, _, name = arn.rsplit(":", 1)[-1].partition("/")
+        with self.store.lock:
+            if kind == "managed-instance":
+                found = self._instances().get(name)
+                return dict(found["Tags"]) if found else None
+            if kind == "session":
+                session = self.store.table("ssm-sessions").get(name)
+                if session is None:
+                    return None
+                return {SESSION_ID_TAG: session["Owner"], TARGET_ID_TAG: session["Target"]}
+        return None
 
-    def _denied(self, caller: Caller, action: str, resource: str | None = None) -> ApiError:
-        """AccessDeniedException worded as AWS words it."""
-        on = f" on resource: {resource}" if resource else ""
-        return ApiError(
-            "AccessDeniedException",
-            f"User: {caller.arn(self.account)} is not authorized to perform: {action}{on} "
-            f"because no identity-based policy allows the {action} action",
-        )
-
-    def _authorize(self, caller: Caller, action: str, instance_id: str, region: str) -> None:
-        if caller.user is None:  # the admin and the execution role may
-            return
-        owner = self._instances().get(instance_id, {}).get("Tags", {}).get(SSH_OWNER)
-        if owner != caller.user:
-            raise self._denied(caller, action, self._arn(region, f"managed-instance/{instance_id}"))
-
-    def _document(self, caller: Caller, action: str, name: str, region: str) -> None:
+    @staticmethod
+    def _document(name: str) -> None:
         if name not in DOCUMENTS:
-            if caller.user is not None:
-                raise self._denied(caller, action, self._arn(region, f"document/{name}"))
             raise ApiError("InvalidDocument", f"the local Studio runs only {', '.join(DOCUMENTS)}")
 
     # --- activations and registration ---------------------------------------------------
@@ -232,8 +222,7 @@ class Ssm:
     # --- Run Command and sessions -------------------------------------------------------
 
     def op_SendCommand(self, params: Params, region: str, caller: Caller) -> Any:
-        action = "ssm:SendCommand"
-        self._document(caller, action, params["DocumentName"], region)
+        self._document(params["DocumentName"])
         if params["DocumentName"] != "AWS-RunShellScript":
             raise ApiError("InvalidDocument", "SendCommand takes AWS-RunShellScript here")
         targets = params.get("InstanceIds") or []
@@ -241,7 +230,6 @@ class Ssm:
             raise ApiError("ValidationException", "the local Studio needs InstanceIds")
         for instance_id in targets:
             self._instance(instance_id)
-            self._authorize(caller, action, instance_id, region)
         command_id = str(uuid.uuid4())
         script = "\n".join(params.get("Parameters", {}).get("commands", []))
         timeout = float(params.get("TimeoutSeconds") or 3600)
@@ -305,21 +293,19 @@ class Ssm:
         return dict(found)
 
     def op_StartSession(self, params: Params, region: str, caller: Caller) -> Any:
-        action = "ssm:StartSession"
-        document = params.get("DocumentName", "SSM-SessionManagerRunShell")
-        self._document(caller, action, document, region)
+        self._document(params.get("DocumentName", "SSM-SessionManagerRunShell"))
         instance = self._instance(params["Target"])
-        self._authorize(caller, action, params["Target"], region)
         if self._ping(instance) != "Online":
             raise ApiError("TargetNotConnected", f"{params['Target']} is not connected.")
-        session_id = f"{caller.name}-{secrets.token_hex(8)}"
+        name = caller.session_name or caller.username or caller.account
+        session_id = f"{name}-{secrets.token_hex(8)}"
         token = secrets.token_urlsafe(24)
         self.store.table("ssm-sessions")[session_id] = {
             "Target": params["Target"],
             "TokenValue": token,
             "DocumentName": params.get("DocumentName", ""),
             "Parameters": params.get("Parameters", {}),
-            "Owner": caller.name,
+            "Owner": caller.userid,
             "Started": now(),
         }
         return {
@@ -329,10 +315,6 @@ class Ssm:
         }
 
     def op_TerminateSession(self, params: Params, region: str, caller: Caller) -> Any:
-        session = self.store.table("ssm-sessions").get(params["SessionId"])
-        if session is not None and caller.user not in (None, session["Owner"]):
-            resource = self._arn(region, f"session/{params['SessionId']}")
-            raise self._denied(caller, "ssm:TerminateSession", resource)
         self.store.table("ssm-sessions").pop(params["SessionId"], None)
         return {"SessionId": params["SessionId"]}
 

@@ -1,0 +1,137 @@
+"""The door to one app of the local Studio: a port on 127.0.0.1 that lets a connection
+through to the app (its Unix socket) only when it carries the app's session cookie, and
+gives that cookie only for a one-time grant made when a presigned URL was followed. So an
+app is reached only through its presigned URL, as in Studio, and never by guessing a port.
+
+    GET /_smstudio/login?grant=G&next=/jupyterlab/default/lab
+        -> 302 to `next`, Set-Cookie: smstudio-app-<id>=<secret>; HttpOnly
+
+Once a connection's first request carries the cookie, the connection is the app's: bytes
+go both ways unchanged (HTTP keep-alive, websockets)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import socket
+import threading
+import time
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qs
+
+from smstudio.local import relay
+
+LOGIN = "/_smstudio/login"
+GRANT_SECONDS = 60.0
+MAX_HEAD = 65536
+
+
+def cookie_name(app_arn: str) -> str:
+    return "smstudio-app-" + hashlib.sha256(app_arn.encode()).hexdigest()[:12]
+
+
+def _answer(client: socket.socket, status: str, headers: dict[str, str], body: str = "") -> None:
+    data = body.encode()
+    lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers.items()),
+             f"Content-Length: {len(data)}", "Connection: close", "", ""]  # fmt: skip
+    with contextlib.suppress(OSError):
+        client.sendall("\r\n".join(lines).encode() + data)
+
+
+class Gate:
+    def __init__(self, app_arn: str, target: str) -> None:
+        self.name = cookie_name(app_arn)
+        self.secret = secrets.token_urlsafe(32)
+        self.connect = relay.connector(f"unix:{target}")
+        self.grants: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.listener = relay.listen("tcp:0")
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.listener.getsockname()[1])
+
+    def login_url(self, landing: str) -> str:
+        """A one-time URL that sets the app's cookie and goes on to `landing`."""
+        grant = secrets.token_urlsafe(24)
+        with self.lock:
+            now = time.monotonic()
+            self.grants = {g: t for g, t in self.grants.items() if t > now}
+            self.grants[grant] = now + GRANT_SECONDS
+        return f"http://127.0.0.1:{self.port}{LOGIN}?grant={grant}&next={landing}"
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        client.settimeout(30)
+        head = b""
+        try:
+            while b"\r\n\r\n" not in head and len(head) < MAX_HEAD:
+                chunk = client.recv(65536)
+                if not chunk:
+                    client.close()
+                    return
+                head += chunk
+        except OSError:
+            client.close()
+            return
+        request_line, _, rest = head.partition(b"\r\n")
+        target = [*request_line.split(b" "), b"", b""][1].decode(errors="replace")
+        path, _, query = target.partition("?")
+        headers = {}
+        for line in rest.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+            key, _, value = line.decode(errors="replace").partition(":")
+            headers[key.strip().lower()] = value.strip()
+        if path == LOGIN:
+            self._login(client, parse_qs(query))
+            return
+        if not self._has_cookie(headers.get("cookie", "")):
+            _answer(client, "403 Forbidden", {"Content-Type": "text/plain"},
+                    "This Studio app opens only through its presigned URL: "
+                    "run `smstudio open USER` and follow the link.\n")  # fmt: skip
+            client.close()
+            return
+        try:
+            upstream = self.connect()
+            upstream.settimeout(None)
+            upstream.sendall(head)
+        except OSError:
+            _answer(client, "502 Bad Gateway", {}, "the app is not answering\n")
+            client.close()
+            return
+        client.settimeout(None)
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=relay.pump, args=(a, b), daemon=True).start()
+
+    def _has_cookie(self, header: str) -> bool:
+        try:
+            jar = SimpleCookie(header)
+        except CookieError:
+            return False
+        found = jar.get(self.name)
+        return found is not None and secrets.compare_digest(found.value, self.secret)
+
+    def _login(self, client: socket.socket, query: dict[str, list[str]]) -> None:
+        grant = query.get("grant", [""])[0]
+        landing = query.get("next", ["/"])[0]
+        with self.lock:
+            expires = self.grants.pop(grant, 0.0)
+        if expires < time.monotonic() or not landing.startswith("/") or landing.startswith("//"):
+            message = "This login link is unknown, used or expired: open a new presigned URL.\n"
+            _answer(client, "403 Forbidden", {"Content-Type": "text/plain"}, message)
+        else:
+            cookie = f"{self.name}={self.secret}; Path=/; HttpOnly; SameSite=Lax"
+            _answer(client, "302 Found", {"Location": landing, "Set-Cookie": cookie})
+        client.close()

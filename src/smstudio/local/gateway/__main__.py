@@ -1,0 +1,85 @@
+"""Run the local Studio's AWS endpoint (gateway, control plane, moto, app runtime):
+python -m smstudio.local.gateway --port N --state DIR --registry HOST:PORT"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from smstudio.local.controlplane.operations import ControlPlane
+from smstudio.local.controlplane.ssm import Ssm
+from smstudio.local.controlplane.store import Store
+from smstudio.local.gateway.identities import Identities
+from smstudio.local.gateway.motohost import Moto
+from smstudio.local.gateway.server import Gateway, GatewayServer
+from smstudio.local.registry import RegistryResolver
+from smstudio.local.runtime import DockerAppRuntime, RuntimeSettings
+
+ADMIN_FILE = "admin-credentials.json"  # the root key, for `smstudio local env` (mode 600)
+
+
+def write_admin(state: Path, keys: dict[str, str]) -> None:
+    path = state / ADMIN_FILE
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(keys, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state", type=Path, required=True, help="the local Studio's folder")
+    parser.add_argument("--registry", required=True, help="host:port of the local registry")
+    parser.add_argument("--gateway-base-image", default="debian:bookworm-slim")
+    parser.add_argument("--lifecycle-timeout", type=float, default=300.0)
+    parser.add_argument("--no-apps", action="store_true", help="no app runtime (no Docker)")
+    args = parser.parse_args()
+    url = f"http://127.0.0.1:{args.port}"
+    store = Store(args.state / "studio.json")
+    plane = ControlPlane(store, resolver=RegistryResolver(args.registry), presign_base=url)
+    moto = Moto(plane.account, args.state / "aws-journal.jsonl")
+    moto.replay()
+    identities = Identities(store, moto, plane.account)
+    write_admin(args.state, identities.root_key())
+    ssm = Ssm(store, plane.account)
+    gateway = Gateway(plane, ssm, moto, identities)
+    runtime = None
+    if not args.no_apps:
+        settings = RuntimeSettings(
+            registry=args.registry,
+            aws_endpoint=url,
+            state_dir=args.state,
+            gateway_base_image=args.gateway_base_image,
+            service_keys=identities.root_key(),
+            lifecycle_timeout=args.lifecycle_timeout,
+        )
+
+        def snapshot() -> dict[str, Any]:
+            with store.lock:
+                return copy.deepcopy(store.data)
+
+        runtime = DockerAppRuntime(settings, snapshot, plane.app_status, gateway)
+        plane.runtime = runtime
+        ssm.host = runtime
+    server = GatewayServer(gateway, args.port, runtime).start()
+    if runtime is not None:
+        runtime.reopen()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

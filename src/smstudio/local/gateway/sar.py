@@ -1,0 +1,92 @@
+"""The Service Authorization Reference, as parliament ships it (iam_definition.json): for
+each action its resource types (with their ARN templates) and condition keys. Read once."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    name: str
+    arn: str  # template, e.g. arn:${Partition}:sagemaker:${Region}:${Account}:app/${DomainId}/...
+    required: bool
+    keys: tuple[str, ...]  # condition keys of the resource type
+
+
+@dataclass(frozen=True)
+class Action:
+    service: str  # IAM prefix
+    name: str
+    resources: tuple[ResourceType, ...]
+    keys: tuple[str, ...]  # condition keys the action itself supports
+    dependent: tuple[str, ...]
+
+
+@cache
+def _data() -> dict[str, dict[str, Any]]:
+    text = resources.files("parliament").joinpath("iam_definition.json").read_text()
+    return {service["prefix"]: service for service in json.loads(text)}
+
+
+def _normal(key: str) -> str:
+    """`ssm:resourceTag/tag-key`, `aws:RequestTag/${TagKey}` -> `.../*`, lower-case."""
+    return re.sub(r"/(\$\{TagKey\}|tag-key|<key>)$", "/*", key).lower()
+
+
+@cache
+def action(prefix: str, name: str) -> Action | None:
+    service = _data().get(prefix)
+    if service is None:
+        return None
+    found = next((p for p in service["privileges"] if p["privilege"].lower() == name.lower()), None)
+    if found is None:
+        return None
+    templates = {r["resource"]: r for r in service["resources"]}
+    kinds: list[ResourceType] = []
+    keys: list[str] = []
+    dependent: list[str] = []
+    for entry in found["resource_types"]:
+        kind = entry["resource_type"]
+        dependent += entry["dependent_actions"]
+        if not kind:
+            keys += entry["condition_keys"]
+            continue
+        required = kind.endswith("*")
+        template = templates.get(kind.rstrip("*"))
+        if template is None:
+            continue
+        kinds.append(
+            ResourceType(
+                kind.rstrip("*"),
+                template["arn"],
+                required,
+                tuple(_normal(k) for k in template["condition_keys"]),
+            )
+        )
+        keys += entry["condition_keys"]
+    return Action(
+        prefix,
+        found["privilege"],
+        tuple(kinds),
+        tuple(sorted({_normal(k) for k in keys})),
+        tuple(dependent),
+    )
+
+
+def supports(action_: Action | None, resource: ResourceType | None, key: str) -> bool:
+    """Whether a service-specific condition key is in this request's context: listed by
+    the action or by the resource type (`x:ResourceTag/k` matches `x:resourcetag/*`)."""
+    if action_ is None:
+        return False
+    wanted = key.lower()
+    listed = set(action_.keys) | set(resource.keys if resource else ())
+    if wanted in listed:
+        return True
+    head, slash, _ = wanted.partition("/")
+    return bool(slash) and f"{head}/*" in listed

@@ -1,0 +1,283 @@
+"""The decision table for smstudio's own policies: requests as the principals that make
+them (a user's role session, an app's execution-role session, a shared space's session),
+each with the full request context IAM sees and the decision AWS should give.
+
+Run by tests/unit/test_policy_decisions.py against the local Studio's evaluator and by
+tests/aws/test_policy_simulator.py against AWS's policy simulator (opt-in), so the two
+agree or the difference shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from smstudio import iam
+
+ACCOUNT, REGION, DOMAIN = "111122223333", "us-east-1", "d-abcdefabcdef"
+SCOPE = iam.Scope(ACCOUNT, REGION, DOMAIN)
+NAMES = iam.Names("ml-team")
+TYPES = ["ml.t3.medium", "ml.m5.large"]
+BUCKET = "team-bucket"
+POLICIES = {
+    "user": iam.user_policy(SCOPE, TYPES),
+    "execution": iam.execution_role_policy(SCOPE, BUCKET, NAMES.ssm_instance_role),
+}
+SM = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+SSM = f"arn:aws:ssm:{REGION}:{ACCOUNT}"
+SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:smstudio/{DOMAIN}"
+ROLE_ID = "AROAEXAMPLEEXAMPLE01"
+
+
+def alice_user() -> dict[str, Any]:
+    """alice's own role session: her studiouserid is a principal tag."""
+    return {
+        "aws:PrincipalTag/studiouserid": "alice",
+        "aws:userid": f"{ROLE_ID}:alice",
+        "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/{NAMES.user_role('alice')}",
+    }
+
+
+def app_of(user: str | None) -> dict[str, Any]:
+    """An app's execution-role session: its user as SourceIdentity (none in a shared space)."""
+    context = {"aws:userid": f"{ROLE_ID}:SageMaker",
+               "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/{NAMES.execution_role}"}  # fmt: skip
+    if user:
+        context["aws:SourceIdentity"] = user
+    return context
+
+
+def profile(user: str) -> str:
+    return f"{SM}:user-profile/{DOMAIN}/{user}"
+
+
+def space_app(space: str) -> str:
+    return f"{SM}:app/{DOMAIN}/{space}/jupyterlab/default"
+
+
+def space_keys(owner: str, sharing: str) -> dict[str, Any]:
+    return {"sagemaker:OwnerUserProfileArn": profile(owner), "sagemaker:SpaceSharingType": sharing}
+
+
+def tags(**values: str) -> dict[str, Any]:
+    context: dict[str, Any] = {f"aws:RequestTag/{k}": v for k, v in values.items()}
+    context["aws:TagKeys"] = sorted(values)
+    return context
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    policy: str  # "user" or "execution"
+    action: str
+    resource: str
+    context: dict[str, Any] = field(default_factory=dict)
+    allowed: bool = True
+
+
+def _rows() -> list[Row]:
+    me, app_alice, shared_app = alice_user(), app_of("alice"), app_of(None)
+    t3 = {"sagemaker:InstanceTypes": ["ml.t3.medium"]}
+    big = {"sagemaker:InstanceTypes": ["ml.p4d.24xlarge"]}
+    alice_tag = {
+        "aws:ResourceTag/studiouserid": "alice",
+        "sagemaker:ResourceTag/studiouserid": "alice",
+    }
+    bob_tag = {"aws:ResourceTag/studiouserid": "bob", "sagemaker:ResourceTag/studiouserid": "bob"}
+    U, E = "user", "execution"
+    return [
+        # --- a user, from the laptop -------------------------------------------------------------
+        Row("list domains", U, "sagemaker:ListDomains", "*", me),
+        Row("list managed instances", U, "ssm:DescribeInstanceInformation", "*", me),
+        Row("delete the domain", U, "sagemaker:DeleteDomain", f"{SM}:domain/{DOMAIN}", me, False),
+        Row("describe the team domain", U, "sagemaker:DescribeDomain", f"{SM}:domain/{DOMAIN}", me),
+        Row("describe another domain", U, "sagemaker:DescribeDomain", f"{SM}:domain/d-000000000000",
+            me, False),
+        Row("describe bob's space", U, "sagemaker:DescribeSpace", f"{SM}:space/{DOMAIN}/bob-space", me),
+        Row("open own studio", U, "sagemaker:CreatePresignedDomainUrl", profile("alice"),
+            {**me, **alice_tag}),
+        Row("open bob's studio", U, "sagemaker:CreatePresignedDomainUrl", profile("bob"),
+            {**me, **bob_tag}, False),
+        Row("open an untagged profile", U, "sagemaker:CreatePresignedDomainUrl", profile("carol"),
+            me, False),
+        Row("describe own profile", U, "sagemaker:DescribeUserProfile", profile("alice"),
+            {**me, **alice_tag}),
+        Row("describe bob's profile", U, "sagemaker:DescribeUserProfile", profile("bob"),
+            {**me, **bob_tag}, False),
+        Row("create own private space", U, "sagemaker:CreateSpace",
+            f"{SM}:space/{DOMAIN}/alice-space", {**me, **space_keys("alice", "Private"), **t3}),
+        Row("create own space, no instance type", U, "sagemaker:CreateSpace",
+            f"{SM}:space/{DOMAIN}/alice-2", {**me, **space_keys("alice", "Shared")}),
+        Row("create a space owned by bob", U, "sagemaker:CreateSpace", f"{SM}:space/{DOMAIN}/x",
+            {**me, **space_keys("bob", "Private")}, False),
+        Row("create own space on a big instance", U, "sagemaker:CreateSpace",
+            f"{SM}:space/{DOMAIN}/alice-gpu", {**me, **space_keys("alice", "Private"), **big}, False),
+        Row("create own space in another domain", U, "sagemaker:CreateSpace",
+            f"{SM}:space/d-000000000000/x",
+            {**me, "sagemaker:OwnerUserProfileArn": f"{SM}:user-profile/d-000000000000/alice",
+             "sagemaker:SpaceSharingType": "Private"}, False),
+        Row("tag own new space", U, "sagemaker:AddTags", f"{SM}:space/{DOMAIN}/alice-space",
+            {**me, "sagemaker:TaggingAction": "CreateSpace", **tags(studiouserid="alice")}),
+        Row("tag a new space as bob's", U, "sagemaker:AddTags", f"{SM}:space/{DOMAIN}/alice-space",
+            {**me, "sagemaker:TaggingAction": "CreateSpace", **tags(studiouserid="bob")}, False),
+        Row("re-tag an existing space", U, "sagemaker:AddTags", f"{SM}:space/{DOMAIN}/bob-space",
+            {**me, **tags(studiouserid="alice")}, False),
+        Row("tag a new space with another key", U, "sagemaker:AddTags",
+            f"{SM}:space/{DOMAIN}/alice-space",
+            {**me, "sagemaker:TaggingAction": "CreateSpace",
+             **tags(studiouserid="alice", cost="none")}, False),
+        Row("update own space", U, "sagemaker:UpdateSpace", f"{SM}:space/{DOMAIN}/alice-space",
+            {**me, **space_keys("alice", "Private"), **t3}),
+        Row("update own space naming no instance type", U, "sagemaker:UpdateSpace",
+            f"{SM}:space/{DOMAIN}/alice-space", {**me, **space_keys("alice", "Private")}, False),
+        Row("update own space to a big instance", U, "sagemaker:UpdateSpace",
+            f"{SM}:space/{DOMAIN}/alice-space", {**me, **space_keys("alice", "Private"), **big},
+            False),
+        Row("update bob's space", U, "sagemaker:UpdateSpace", f"{SM}:space/{DOMAIN}/bob-space",
+            {**me, **space_keys("bob", "Private"), **t3}, False),
+        Row("delete own space", U, "sagemaker:DeleteSpace", f"{SM}:space/{DOMAIN}/alice-space",
+            {**me, **space_keys("alice", "Private")}),
+        Row("delete bob's space", U, "sagemaker:DeleteSpace", f"{SM}:space/{DOMAIN}/bob-space",
+            {**me, **space_keys("bob", "Private")}, False),
+        Row("stop the app of own space", U, "sagemaker:DeleteApp", space_app("alice-space"),
+            {**me, **space_keys("alice", "Private")}),
+        Row("stop the app of bob's space", U, "sagemaker:DeleteApp", space_app("bob-space"),
+            {**me, **space_keys("bob", "Private")}, False),
+        Row("stop the app of bob's shared space", U, "sagemaker:DeleteApp", space_app("team"),
+            {**me, **space_keys("bob", "Shared")}, False),
+        Row("start the app of own private space", U, "sagemaker:CreateApp", space_app("alice-space"),
+            {**me, **space_keys("alice", "Private"), **t3}),
+        Row("start own app naming no instance type", U, "sagemaker:CreateApp",
+            space_app("alice-space"), {**me, **space_keys("alice", "Private")}, False),
+        Row("start own app on a big instance", U, "sagemaker:CreateApp", space_app("alice-space"),
+            {**me, **space_keys("alice", "Private"), **big}, False),
+        Row("start the app of bob's private space", U, "sagemaker:CreateApp", space_app("bob-space"),
+            {**me, **space_keys("bob", "Private"), **t3}, False),
+        Row("start the app of bob's shared space", U, "sagemaker:CreateApp", space_app("team"),
+            {**me, **space_keys("bob", "Shared"), **t3}),
+        Row("start a shared space on a big instance", U, "sagemaker:CreateApp", space_app("team"),
+            {**me, **space_keys("bob", "Shared"), **big}, False),
+        Row("start own KernelGateway app", U, "sagemaker:CreateApp",
+            f"{SM}:app/{DOMAIN}/alice/kernelgateway/datascience", {**me, **t3}),
+        Row("start bob's KernelGateway app", U, "sagemaker:CreateApp",
+            f"{SM}:app/{DOMAIN}/bob/kernelgateway/datascience", {**me, **t3}, False),
+        Row("start own KernelGateway app naming no instance type", U, "sagemaker:CreateApp",
+            f"{SM}:app/{DOMAIN}/alice/kernelgateway/datascience", me, False),
+        Row("start own JupyterServer app on system", U, "sagemaker:CreateApp",
+            f"{SM}:app/{DOMAIN}/alice/jupyterserver/default",
+            {**me, "sagemaker:InstanceTypes": ["system"]}),
+        Row("start own JupyterServer app on an instance", U, "sagemaker:CreateApp",
+            f"{SM}:app/{DOMAIN}/alice/jupyterserver/default", {**me, **t3}, False),
+        Row("stop own Classic app", U, "sagemaker:DeleteApp",
+            f"{SM}:app/{DOMAIN}/alice/kernelgateway/datascience", me),
+        Row("stop bob's Classic app", U, "sagemaker:DeleteApp",
+            f"{SM}:app/{DOMAIN}/bob/kernelgateway/datascience", me, False),
+        Row("store own git token", U, "secretsmanager:CreateSecret", f"{SECRET}/alice/git-token-AbCdEf",
+            {**me, **tags(studiouserid="alice", **{"managed-by": "smstudio"})}),
+        Row("store own git token tagged as bob's", U, "secretsmanager:CreateSecret",
+            f"{SECRET}/alice/git-token-AbCdEf", {**me, **tags(studiouserid="bob")}, False),
+        Row("store bob's git token", U, "secretsmanager:CreateSecret", f"{SECRET}/bob/git-token-AbCdEf",
+            {**me, **tags(studiouserid="alice")}, False),
+        Row("update own git token", U, "secretsmanager:PutSecretValue",
+            f"{SECRET}/alice/git-token-AbCdEf", me),
+        Row("update bob's git token", U, "secretsmanager:PutSecretValue",
+            f"{SECRET}/bob/git-token-AbCdEf", me, False),
+        Row("read own git token from the laptop", U, "secretsmanager:GetSecretValue",
+            f"{SECRET}/alice/git-token-AbCdEf", me, False),
+        Row("push a key to own app", U, "ssm:SendCommand", f"{SSM}:managed-instance/mi-0123456789abcdef0",
+            {**me, "ssm:resourceTag/SSHOwner": "alice"}),
+        Row("push a key to bob's app", U, "ssm:SendCommand",
+            f"{SSM}:managed-instance/mi-0123456789abcdef0", {**me, "ssm:resourceTag/SSHOwner": "bob"},
+            False),
+        Row("ssh with AWS-StartSSHSession", U, "ssm:StartSession",
+            f"arn:aws:ssm:{REGION}::document/AWS-StartSSHSession", me),
+        Row("start a session with another document", U, "ssm:StartSession",
+            f"arn:aws:ssm:{REGION}::document/AWS-StartPortForwardingSessionToRemoteHost", me, False),
+        Row("end own session", U, "ssm:TerminateSession", f"{SSM}:session/alice-0123456789abcdef",
+            {**me, "ssm:resourceTag/aws:ssmmessages:session-id": f"{ROLE_ID}:alice"}),
+        Row("end bob's session", U, "ssm:TerminateSession", f"{SSM}:session/bob-0123456789abcdef",
+            {**me, "ssm:resourceTag/aws:ssmmessages:session-id": f"{ROLE_ID}:bob"}, False),
+        Row("pass a role", U, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/{NAMES.execution_role}",
+            {**me, "iam:PassedToService": "sagemaker.amazonaws.com"}, False),
+        # --- an app, with its execution-role session ---------------------------------------------
+        Row("read own user's git token", E, "secretsmanager:GetSecretValue",
+            f"{SECRET}/alice/git-token-AbCdEf",
+            {**app_alice, "secretsmanager:ResourceTag/studiouserid": "alice"}),
+        Row("read bob's git token", E, "secretsmanager:GetSecretValue", f"{SECRET}/bob/git-token-AbCdEf",
+            {**app_alice, "secretsmanager:ResourceTag/studiouserid": "bob"}, False),
+        Row("read a token in own path tagged bob", E, "secretsmanager:GetSecretValue",
+            f"{SECRET}/alice/git-token-AbCdEf",
+            {**app_alice, "secretsmanager:ResourceTag/studiouserid": "bob"}, False),
+        Row("a shared space reads a git token", E, "secretsmanager:GetSecretValue",
+            f"{SECRET}/alice/git-token-AbCdEf",
+            {**shared_app, "secretsmanager:ResourceTag/studiouserid": "alice"}, False),
+        Row("register own app with SSM", E, "ssm:CreateActivation", "*",
+            {**app_alice, **tags(SSHOwner="alice", SSHCreator="x", SSHTimestamp="1",
+                                 SSHResourceName="default",
+                                 SSHResourceArn=space_app("alice-space"))}),
+        Row("register an app as bob's", E, "ssm:CreateActivation", "*",
+            {**app_alice, **tags(SSHOwner="bob", SSHResourceArn=space_app("bob-space"))}, False),
+        Row("register with an extra tag", E, "ssm:CreateActivation", "*",
+            {**app_alice, **tags(SSHOwner="alice", SSHResourceArn=space_app("alice-space"),
+                                 Name="x")}, False),
+        Row("register an app of another domain", E, "ssm:CreateActivation", "*",
+            {**app_alice, **tags(SSHOwner="alice",
+                                 SSHResourceArn=f"{SM}:app/d-000000000000/x/jupyterlab/default")},
+            False),
+        Row("a shared space registers", E, "ssm:CreateActivation", "*",
+            {**shared_app, **tags(SSHOwner="alice", SSHResourceArn=space_app("team"))}, False),
+        Row("re-tag a managed instance", E, "ssm:AddTagsToResource",
+            f"{SSM}:managed-instance/mi-0123456789abcdef0",
+            {**app_alice, **tags(SSHOwner="alice"), "ssm:resourceTag/SSHOwner": "bob"}, False),
+        Row("retire own managed instance", E, "ssm:DeregisterManagedInstance",
+            f"{SSM}:managed-instance/mi-0123456789abcdef0",
+            {**app_alice, "ssm:resourceTag/SSHOwner": "alice"}),
+        Row("retire bob's managed instance", E, "ssm:DeregisterManagedInstance",
+            f"{SSM}:managed-instance/mi-0123456789abcdef0",
+            {**app_alice, "ssm:resourceTag/SSHOwner": "bob"}, False),
+        Row("delete own idle KernelGateway app", E, "sagemaker:DeleteApp",
+            f"{SM}:app/{DOMAIN}/alice/kernelgateway/datascience", app_alice),
+        Row("delete bob's KernelGateway app", E, "sagemaker:DeleteApp",
+            f"{SM}:app/{DOMAIN}/bob/kernelgateway/datascience", app_alice, False),
+        Row("delete a space's app", E, "sagemaker:DeleteApp", space_app("alice-space"),
+            app_alice, False),
+        Row("a shared space deletes a KernelGateway app", E, "sagemaker:DeleteApp",
+            f"{SM}:app/{DOMAIN}/alice/kernelgateway/datascience", shared_app, False),
+        Row("read own profile's tags", E, "sagemaker:ListTags", profile("alice"), app_alice),
+        Row("read bob's profile", E, "sagemaker:DescribeUserProfile", profile("bob"), app_alice,
+            False),
+        Row("pass the SSM instance role to SSM", E, "iam:PassRole",
+            f"arn:aws:iam::{ACCOUNT}:role/{NAMES.ssm_instance_role}",
+            {**app_alice, "iam:PassedToService": "ssm.amazonaws.com"}),
+        Row("pass the SSM instance role to EC2", E, "iam:PassRole",
+            f"arn:aws:iam::{ACCOUNT}:role/{NAMES.ssm_instance_role}",
+            {**app_alice, "iam:PassedToService": "ec2.amazonaws.com"}, False),
+        Row("pass the execution role", E, "iam:PassRole",
+            f"arn:aws:iam::{ACCOUNT}:role/{NAMES.execution_role}",
+            {**app_alice, "iam:PassedToService": "ssm.amazonaws.com"}, False),
+        Row("report home usage", E, "logs:PutLogEvents",
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/smstudio/home-usage:log-stream:{DOMAIN}/alice",
+            app_alice),
+        Row("report home usage to another domain", E, "logs:PutLogEvents",
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/smstudio/home-usage:log-stream:d-0/alice",
+            app_alice, False),
+        Row("read the team bucket", E, "s3:GetObject", f"arn:aws:s3:::{BUCKET}/data.csv", app_alice),
+        Row("read another bucket", E, "s3:GetObject", "arn:aws:s3:::other-bucket/data.csv",
+            app_alice, False),
+        Row("list the team bucket", E, "s3:ListBucket", f"arn:aws:s3:::{BUCKET}", app_alice),
+        Row("list another bucket", E, "s3:ListBucket", "arn:aws:s3:::other-bucket", app_alice, False),
+        Row("log in to ECR", E, "ecr:GetAuthorizationToken", "*", app_alice),
+        Row("write a Studio log", E, "logs:PutLogEvents",
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/sagemaker/studio:log-stream:x", app_alice),
+        Row("find owners of spaces", E, "sagemaker:DescribeSpace", f"{SM}:space/{DOMAIN}/team",
+            shared_app),
+        Row("describe a space of another domain", E, "sagemaker:DescribeSpace",
+            f"{SM}:space/d-000000000000/team", app_alice, False),
+        Row("find managed instances", E, "ssm:DescribeInstanceInformation", "*", app_alice),
+        Row("pull a team image", E, "ecr:BatchGetImage",
+            f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/smstudio/jupyterlab", app_alice),
+        Row("pull another repository's image", E, "ecr:BatchGetImage",
+            f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/other/app", app_alice, False),
+    ]  # fmt: skip
+
+
+ROWS = _rows()

@@ -1,0 +1,170 @@
+"""The local Studio's front door: every request authenticated (SigV4 against the secret
+it issued) and authorized (the caller's policies) before it is served, refused with AWS's
+own codes and words in each protocol; STS's AssumeRole under the roles' trust; apps'
+credentials only for their token."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import botocore.exceptions
+import pytest
+import requests
+
+from tests.emulator.conftest import ACCOUNT, LocalAws
+
+BAD_SIGNATURE = "The request signature we calculated does not match the signature you provided"
+
+
+def error_of(call: Any, **kwargs: Any) -> tuple[str, str]:
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        call(**kwargs)
+    return info.value.response["Error"]["Code"], info.value.response["Error"]["Message"]
+
+
+CALLS = {
+    "sagemaker": ("list_domains", {}),  # JSON protocol
+    "sts": ("get_caller_identity", {}),  # query protocol
+    "iam": ("list_roles", {}),
+    "s3": ("list_buckets", {}),  # REST-XML
+    "secretsmanager": ("list_secrets", {}),
+}
+UNKNOWN = {"sagemaker": "UnrecognizedClientException", "sts": "InvalidClientTokenId",
+           "iam": "InvalidClientTokenId", "s3": "InvalidAccessKeyId",
+           "secretsmanager": "UnrecognizedClientException"}  # fmt: skip
+SIGNATURE = {"sagemaker": "InvalidSignatureException", "sts": "SignatureDoesNotMatch",
+             "iam": "SignatureDoesNotMatch", "s3": "SignatureDoesNotMatch",
+             "secretsmanager": "InvalidSignatureException"}  # fmt: skip
+EXPIRED = {"sagemaker": "ExpiredTokenException", "sts": "ExpiredToken", "iam": "ExpiredToken",
+           "s3": "ExpiredToken", "secretsmanager": "ExpiredTokenException"}  # fmt: skip
+
+
+@pytest.mark.parametrize("service", list(CALLS))
+def test_authentication_failures_get_aws_errors(local: LocalAws, service: str) -> None:
+    operation, params = CALLS[service]
+
+    def call(keys: dict[str, str]) -> tuple[str, str]:
+        return error_of(getattr(local.client(service, keys), operation), **params)
+
+    code, message = call({"AccessKeyId": "AKIAUNKNOWNUNKNOWN00", "SecretAccessKey": "x"})
+    assert code == UNKNOWN[service]
+    assert "security token included in the request is invalid" in message or (
+        "does not exist in our records" in message
+    )
+    code, message = call({**local.root, "SecretAccessKey": "not-the-secret"})
+    assert code == SIGNATURE[service] and BAD_SIGNATURE in message
+    alice = local.user("alice", {"Effect": "Allow", "Action": "*", "Resource": "*"})
+    assert call({**alice, "SessionToken": "forged"})[0] == UNKNOWN[service]
+    local.server.gateway.identities.expire(alice["AccessKeyId"])
+    code, message = call(alice)
+    assert code == EXPIRED[service] and "expired" in message
+
+
+def test_unsigned_requests_are_refused(local: LocalAws) -> None:
+    answer = requests.post(local.url, headers={"X-Amz-Target": "SageMaker.ListDomains",
+                                               "Content-Type": "application/x-amz-json-1.1"},
+                           data="{}", timeout=5)  # fmt: skip
+    assert answer.status_code == 400
+    assert answer.json()["__type"] == "MissingAuthenticationTokenException"
+    assert requests.get(f"{local.url}/_local/identity", timeout=5).status_code != 200
+
+
+def test_a_users_calls_are_authorized_as_iam_would(local: LocalAws) -> None:
+    """Allowed where the policy allows; AccessDenied naming the action and resource
+    otherwise, also for moto's services; an explicit deny wins."""
+    alice = local.user(
+        "alice",
+        {"Effect": "Allow", "Action": ["sagemaker:ListDomains", "s3:ListAllMyBuckets"],
+         "Resource": "*"},
+        {"Effect": "Allow", "Action": "secretsmanager:*",
+         "Resource": f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:mine-*"},
+        {"Effect": "Deny", "Action": "s3:ListAllMyBuckets", "Resource": "*"},
+    )  # fmt: skip
+    assert local.client("sagemaker", alice).list_domains()["Domains"] == []
+    code, message = error_of(local.client("sagemaker", alice).list_apps)
+    assert code == "AccessDeniedException"
+    assert message == (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/user-alice/alice is not authorized to "
+        "perform: sagemaker:ListApps because no identity-based policy allows the "
+        "sagemaker:ListApps action"
+    )
+    code, message = error_of(local.client("s3", alice).list_buckets)
+    assert code == "AccessDenied" and "with an explicit deny in an identity-based policy" in message
+    code, message = error_of(local.client("iam", alice).list_roles)
+    assert code == "AccessDenied" and "iam:ListRoles" in message
+    secrets = local.client("secretsmanager", alice)
+    secrets.create_secret(Name="mine", SecretString="s")
+    assert secrets.get_secret_value(SecretId="mine")["SecretString"] == "s"
+    local.client("secretsmanager").create_secret(Name="theirs", SecretString="t")
+    code, message = error_of(secrets.get_secret_value, SecretId="theirs")
+    assert code == "AccessDeniedException"
+    assert "secret:theirs-" in message  # the secret's real ARN, suffix included
+    caller = local.client("sts", alice).get_caller_identity()
+    assert caller["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/user-alice/alice"
+    assert caller["UserId"].endswith(":alice")
+
+
+def test_assume_role_follows_trust_and_identity_policies(local: LocalAws) -> None:
+    """The admin may assume a role that trusts the account; a user only where their own
+    policy allows it too; nobody one that trusts only a service; the trust must also allow
+    setting a SourceIdentity; sessions last no longer than the role allows."""
+    iam = local.client("iam")
+    service_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+    iam.create_role(RoleName="svc", AssumeRolePolicyDocument=json.dumps(service_only))
+    code, message = error_of(local.client("sts").assume_role,
+                             RoleArn=f"arn:aws:iam::{ACCOUNT}:role/svc", RoleSessionName="xx")  # fmt: skip
+    assert code == "AccessDenied" and "sts:AssumeRole on resource" in message
+    alice = local.user(
+        "alice", {"Effect": "Allow", "Action": "sagemaker:ListDomains", "Resource": "*"}
+    )
+    bob = local.user("bob", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"})
+    code, _ = error_of(local.client("sts", alice).assume_role,
+                       RoleArn=f"arn:aws:iam::{ACCOUNT}:role/user-bob", RoleSessionName="xx")  # fmt: skip
+    assert code == "AccessDenied"
+    made = local.client("sts", bob).assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/user-alice", RoleSessionName="via-bob"
+    )["Credentials"]
+    keys = {"AccessKeyId": made["AccessKeyId"], "SecretAccessKey": made["SecretAccessKey"],
+            "SessionToken": made["SessionToken"]}  # fmt: skip
+    me = local.client("sts", keys).get_caller_identity()
+    assert me["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/user-alice/via-bob"
+    assert local.client("sagemaker", keys).list_domains()["Domains"] == []  # alice's policy
+    code, message = error_of(local.client("sts", bob).assume_role,
+                             RoleArn=f"arn:aws:iam::{ACCOUNT}:role/user-alice",
+                             RoleSessionName="xx", SourceIdentity="bob")  # fmt: skip
+    assert code == "AccessDenied" and "sts:SetSourceIdentity" in message
+    code, _ = error_of(local.client("sts").assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/user-alice",
+                       RoleSessionName="xx", DurationSeconds=7200)  # fmt: skip
+    assert code == "ValidationError"
+
+
+def test_container_credentials_only_for_the_apps_token(local: LocalAws) -> None:
+    iam = local.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+             "Principal": {"Service": "sagemaker.amazonaws.com"},
+             "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}]}  # fmt: skip
+    iam.create_role(RoleName="exec", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName="exec", PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity",
+                                                  "Resource": "*"}]}))  # fmt: skip
+    gateway = local.server.gateway
+    arn = f"arn:aws:iam::{ACCOUNT}:role/exec"
+    gateway.register_app("arn:app", "token-1", arn, "alice")
+    url = f"{local.url}/_local/credentials"
+    assert requests.get(url, timeout=5).status_code == 403
+    assert requests.get(url, headers={"Authorization": "token-2"}, timeout=5).status_code == 403
+    found = requests.get(url, headers={"Authorization": "token-1"}, timeout=5).json()
+    keys = {"AccessKeyId": found["AccessKeyId"], "SecretAccessKey": found["SecretAccessKey"],
+            "SessionToken": found["Token"]}  # fmt: skip
+    me = local.client("sts", keys).get_caller_identity()
+    assert me["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/exec/SageMaker"
+    # a role SageMaker may not assume with a SourceIdentity fails the app
+    iam.create_role(RoleName="plain", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+         "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))  # fmt: skip
+    with pytest.raises(Exception, match="sts:SetSourceIdentity"):
+        gateway.register_app("arn:app2", "token-3", f"arn:aws:iam::{ACCOUNT}:role/plain", "bob")
+    gateway.forget_app("arn:app")
+    assert requests.get(url, headers={"Authorization": "token-1"}, timeout=5).status_code == 403
