@@ -613,11 +613,11 @@ def ide_command(
     team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
 ) -> None:
     """What VS Code Remote-SSH needs for TARGET: the host to open, settings, and a debugpy
-    "attach" configuration through `smstudio forward TARGET PORT`."""
+    "attach" configuration through `smstudio forward TARGET PORT`. The app must be running
+    and yours (checked the way SSH checks it; its host key is pinned on the way)."""
     if editor != "vscode":
         raise SmstudioError(f"no IDE helper for {editor!r}", "use vscode; PyCharm: README")
-    spec, sm = _studio(team)
-    host = ssh.resolve(sm, spec, target)
+    _, host, _ = _ssh_target(team, target)  # reachable, and yours: checked as SSH will be
     attach = ide.attach_configuration(host, port, remote_root)
     if write is not None:
         launch = write / ".vscode" / "launch.json"

@@ -41,14 +41,18 @@ class Studio(dict[str, Any]):
         return env
 
     def cli(self, user: str | None, *args: str, timeout: float = 600,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
-        """`smstudio ARGS --team TEAM` as `user` (None: the admin)."""
+            env: dict[str, str] | None = None, stdin: str | None = None,
+            drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        """`smstudio ARGS --team TEAM` as `user` (None: the admin), `env` on top and the
+        variables in `drop` taken out."""
         command = [sys.executable, "-m", "smstudio.cli", *args]
         if "--team" not in args and args and args[0] not in ("ssh", "forward", "local"):
             command += ["--team", str(self["team"])]
-        return subprocess.run(command, env={**self.user_env(user), **(env or {})},
-                              capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)  # fmt: skip
+        environment = {**self.user_env(user), **(env or {})}
+        for name in drop:
+            environment.pop(name, None)
+        return subprocess.run(command, env=environment, capture_output=True, text=True,
+                              timeout=timeout, input=stdin or "")  # fmt: skip
 
 
 @contextmanager

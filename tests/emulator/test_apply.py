@@ -17,7 +17,7 @@ from rich.console import Console
 from smstudio import apply, aws, config, dockerhost, iam, push
 from smstudio.errors import SmstudioError
 from smstudio.local import stack
-from tests.emulator.conftest import write_team
+from tests.emulator.conftest import TEAM, write_team
 
 
 @pytest.fixture
@@ -189,3 +189,111 @@ def test_a_rebuilt_image_gets_exactly_one_new_version(
     sm: Any = studio.client("sagemaker")
     assert sm.describe_image_version(ImageName="smstudio-jupyterlab")["Version"] == 2
     assert sm.describe_image_version(ImageName="smstudio-kernelgateway")["Version"] == 1
+
+
+def test_users_get_identities_and_roles_are_scoped_to_the_domain(
+    tmp_path: Path, studio: aws.Aws, built_images: dict[str, str]
+) -> None:
+    """Each user gets a role of their own tagged studiouserid with their policy attached;
+    the execution role's policy names the domain once its id is known; the team file's
+    existing IAM principal gets the policy and the tag instead of a role."""
+    iam_client = studio.client("iam")
+    iam_client.create_user(UserName="bob.smith")
+    text = TEAM.replace('name = "bob"\nemail = "bob@example.com"',
+                        'name = "bob"\nemail = "bob@example.com"\n'
+                        'iam_principal = "arn:aws:iam::123456789012:user/bob.smith"')  # fmt: skip
+    team, base = config.load(write_team(tmp_path, text))
+    tag = built_images["base"].rsplit(":", 1)[1]
+    apply.Registrar(team, base, studio, Console(stderr=True), tag=tag).run()
+    names = iam.Names("ml-team")
+    domain_id = studio.client("sagemaker").list_domains()["Domains"][0]["DomainId"]
+    role = iam_client.get_role(RoleName=names.user_role("alice"))["Role"]
+    assert {"Key": "studiouserid", "Value": "alice"} in role["Tags"]
+    assert role["MaxSessionDuration"] == 12 * 3600
+    attached = iam_client.list_attached_role_policies(RoleName=names.user_role("alice"))
+    assert [p["PolicyName"] for p in attached["AttachedPolicies"]] == [names.user_policy("alice")]
+    bob = iam_client.list_attached_user_policies(UserName="bob.smith")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in bob] == [names.user_policy("bob")]
+    assert {"Key": "studiouserid", "Value": "bob"} in iam_client.list_user_tags(UserName="bob.smith")["Tags"]
+    with pytest.raises(iam_client.exceptions.NoSuchEntityException):
+        iam_client.get_role(RoleName=names.user_role("bob"))
+    policy = iam_client.get_role_policy(RoleName=names.execution_role,
+                                        PolicyName=names.execution_role)["PolicyDocument"]  # fmt: skip
+    text = json.dumps(policy if isinstance(policy, dict) else json.loads(unquote(policy)))
+    assert f"app/{domain_id}/" in text and "app/*/" not in text
+
+
+TEAM_B = TEAM.replace('name = "ml-team"', 'name = "data-team"')
+
+
+def test_two_teams_share_an_account_and_apply_alternately(
+    tmp_path: Path, studio: aws.Aws, built_images: dict[str, str]
+) -> None:
+    """Two team files with the same user names, applied one after the other, again and
+    again: IAM names carry each team's namespace, so after the first round neither apply
+    changes anything."""
+    tag = built_images["base"].rsplit(":", 1)[1]
+    teams = [config.load(write_team(tmp_path, text, f"{n}.toml")) for n, text in
+             (("a", TEAM), ("b", TEAM_B))]  # fmt: skip
+
+    def run(team: config.Team, base: Path) -> list[str]:
+        mutations = apply.count_mutations(studio)
+        apply.Registrar(team, base, studio, Console(stderr=True), tag=tag).run()
+        return list(mutations)
+
+    for team, base in teams:
+        assert run(team, base)  # the first round makes each team
+    for _ in range(2):
+        for team, base in teams:
+            assert run(team, base) == [], team.domain.name
+    iam_client = studio.client("iam")
+    domains = {d["DomainName"]: d["DomainId"] for d in
+               studio.client("sagemaker").list_domains()["Domains"]}  # fmt: skip
+    for name in ("ml-team", "data-team"):
+        names = iam.Names(name)
+        arn = f"arn:aws:iam::123456789012:policy/{names.user_policy('alice')}"
+        version = iam_client.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        document = iam_client.get_policy_version(PolicyArn=arn, VersionId=version)
+        text = json.dumps(document["PolicyVersion"]["Document"])
+        other = domains["data-team" if name == "ml-team" else "ml-team"]
+        assert domains[name] in unquote(text) and other not in unquote(text)
+
+
+SPACES = TEAM + """
+[[spaces]]
+name = "churn"
+owner = "alice"
+sharing = "Shared"
+"""
+
+
+def test_declared_spaces_and_their_replacement(
+    tmp_path: Path, studio: aws.Aws, built_images: dict[str, str]
+) -> None:
+    """apply creates the team file's spaces; a new owner or sharing type is a
+    replacement (SageMaker cannot change either), planned as such and done only when
+    asked for, because the space's home goes with it."""
+    tag = built_images["base"].rsplit(":", 1)[1]
+    team, base = config.load(write_team(tmp_path, SPACES))
+    apply.Registrar(team, base, studio, Console(stderr=True), tag=tag).run()
+    sm: Any = studio.client("sagemaker")
+    domain_id = sm.list_domains()["Domains"][0]["DomainId"]
+    space = sm.describe_space(DomainId=domain_id, SpaceName="churn")
+    assert space["OwnershipSettings"] == {"OwnerUserProfileName": "alice"}
+    assert space["SpaceSharingSettings"] == {"SharingType": "Shared"}
+    changed = write_team(tmp_path, SPACES.replace('sharing = "Shared"', 'sharing = "Private"'),
+                         "changed.toml")  # fmt: skip
+    team, base = config.load(changed)
+    plan = apply.Registrar(team, base, studio, Console(stderr=True), tag=tag, dry_run=True).run()
+    assert [(c.step, c.target, c.action) for c in plan if c.step != "image version"] == [
+        ("space", "churn", "replace")
+    ]
+    command = [sys.executable, "-m", "smstudio.cli", "apply", "--team", str(changed), "--tag", tag, "--yes"]
+    refused = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    assert refused.returncode == 2 and "would be replaced, deleting their homes: churn" in refused.stderr
+    assert "--replace-spaces" in refused.stderr
+    done = subprocess.run([*command, "--replace-spaces"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    space = sm.describe_space(DomainId=domain_id, SpaceName="churn")
+    assert space["SpaceSharingSettings"] == {"SharingType": "Private"}
