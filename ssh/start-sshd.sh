@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sshd for the app's own user, the way smstudio's SSH expects it: on 127.0.0.1 only (the
 # laptop comes in through SSM, or through the container in the local Studio), public keys
-# only, no root login, host keys kept on the home so a client's `accept-new` stays valid
+# only, no root login, host keys kept on the home so the key a laptop pinned stays valid
 # across restarts, and the session's environment the same as a notebook terminal's
 # (the app's AWS_* and SAGEMAKER_* variables included, so aws, git and docker work).
 # Run by the lifecycle scripts at every start; safe to run again (restarts sshd).

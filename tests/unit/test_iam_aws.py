@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from parliament import analyze_policy_string
+from typer.testing import CliRunner
 
-from smstudio import aws, iam
+from smstudio import aws, cli, iam
 
 SCOPE = iam.Scope(account="111122223333", region="eu-west-1", domain_id="d-abcdefabcdef")
 TYPES = ["ml.t3.medium", "ml.m5.large"]
@@ -146,3 +148,42 @@ def test_event_hooks_see_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(Exception, match=r"127\.0\.0\.1:9"):
         factory.client("sagemaker").list_domains()
     assert seen == ["ListDomains"]
+
+
+def test_cli_prints_a_users_identity_trust_and_policy(tmp_path: Path) -> None:
+    """`smstudio iam policy`: the user's role (named for the team), its trust and tag, its
+    policy; the team file's IAM principal instead when it names one."""
+    team = tmp_path / "team.toml"
+    team.write_text(TEAM)
+    runner = CliRunner()
+    args = ["iam", "policy", "--team", str(team), "--account", "111122223333",
+            "--domain-id", "d-abcdefabcdef"]  # fmt: skip
+    done = runner.invoke(cli.app, [*args, "--user", "alice"])
+    assert done.exit_code == 0, done.output
+    printed = json.loads(done.stdout)
+    alice = printed["user:alice"]
+    assert alice["role"] == "smstudio-ml-team-user-alice"
+    assert alice["tags"] == {"studiouserid": "alice"}
+    assert alice["trust"] == iam.user_trust_policy("111122223333")
+    assert alice["document"] == iam.user_policy(SCOPE_US, TYPES)
+    assert printed["execution-role"]["role"] == "smstudio-ml-team-execution"
+    bob = json.loads(runner.invoke(cli.app, [*args, "--user", "bob"]).stdout)["user:bob"]
+    assert bob["existing principal"] == "arn:aws:iam::111122223333:user/bob.smith"
+    missing = runner.invoke(cli.app, [*args, "--user", "mallory"])
+    assert missing.exit_code != 0 and "no user 'mallory'" in str(missing.exception)
+
+
+SCOPE_US = iam.Scope(account="111122223333", region="us-east-1", domain_id="d-abcdefabcdef")
+TEAM = """
+[domain]
+name = "ml-team"
+[defaults]
+allowed_instance_types = ["ml.t3.medium", "ml.m5.large"]
+[[users]]
+name = "alice"
+email = "alice@example.com"
+[[users]]
+name = "bob"
+email = "bob@example.com"
+iam_principal = "arn:aws:iam::111122223333:user/bob.smith"
+"""

@@ -76,6 +76,7 @@ class Gate:
 
     def _serve(self, client: socket.socket) -> None:
         client.settimeout(30)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         head = b""
         try:
             while b"\r\n\r\n" not in head and len(head) < MAX_HEAD:

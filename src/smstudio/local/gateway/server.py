@@ -266,7 +266,8 @@ def make_handler(gateway: Gateway, runtime: Runtime | None) -> type[BaseHTTPRequ
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "smstudio-local-studio"
-        protocol_version = "HTTP/1.1"
+        protocol_version = "HTTP/1.1"  # keep-alive, as SDKs expect
+        disable_nagle_algorithm = True  # else each response waits for a delayed ACK
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # requests are not logged to stderr
