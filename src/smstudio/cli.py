@@ -169,7 +169,9 @@ def whoami_command(
     studiouserid) and the team's domain."""
     spec, _ = config.load(team)
     found = whoami.whoami(aws.Aws(region=spec.domain.region), spec)
-    table = Table("", "")
+    table = Table(show_header=False)
+    table.add_column()
+    table.add_column()
     table.add_row("principal", found.arn)
     table.add_row("account", found.account)
     table.add_row("kind", found.kind)
