@@ -38,7 +38,6 @@ SETTINGS_KEY = {
 NO_CUSTOM_IMAGES = {"JupyterServer"}
 AIC_KEYS = ("KernelGatewayImageConfig", "JupyterLabAppImageConfig", "CodeEditorAppImageConfig")
 MANAGED = [{"Key": "managed-by", "Value": "smstudio"}]
-SPACE_SETTINGS = {"JupyterLab": "JupyterLabAppSettings", "CodeEditor": "CodeEditorAppSettings"}
 # Apps' sessions carry their user as aws:SourceIdentity (IAM confines git tokens with it).
 IDENTITY = {"ExecutionRoleIdentityConfig": "USER_PROFILE_NAME"}
 MUTATING = ("Create", "Update", "Put", "Delete", "Add", "Attach", "Tag", "Untag")
@@ -107,10 +106,9 @@ class Registrar:
                     **extra,
                 )
                 arn = made["Role"]["Arn"]
-                if policy is not None:
-                    client.put_role_policy(
-                        RoleName=name, PolicyName=name, PolicyDocument=json.dumps(policy)
-                    )
+                if policy is not None:  # part of the role's creation
+                    text = json.dumps(policy)
+                    client.put_role_policy(RoleName=name, PolicyName=name, PolicyDocument=text)
             return arn
         arn = str(role["Arn"])
         current_trust = _document(role.get("AssumeRolePolicyDocument"))

@@ -19,33 +19,14 @@ import requests
 from smstudio import gittoken, iam, usage
 from smstudio.local import stack
 from tests.e2e.conftest import Studio, container_of, local_studio, settle
+from tests.emulator.conftest import TEAM as BASE_TEAM
+from tests.emulator.conftest import write_team
 from tests.helpers import wait_for
 
 LIMIT = 90
-TEAM = """
-[domain]
-name = "teams"
-[defaults]
-instance_type = "ml.t3.medium"
-allowed_instance_types = ["ml.t3.medium", "ml.m5.large"]
-[images.smstudio-jupyterlab]
-target = "jupyterlab"
-app_types = ["JupyterLab"]
-[images.smstudio-kernelgateway]
-target = "kernelgateway"
-app_types = ["KernelGateway"]
-[lifecycle]
-JupyterLab = "{lcc}/jupyterlab.sh"
-KernelGateway = "{lcc}/kernelgateway.sh"
+TEAM = BASE_TEAM.replace('name = "ml-team"', 'name = "teams"') + """
 [git]
 host = "git.example.com"
-[[users]]
-name = "alice"
-email = "alice@example.com"
-[[users]]
-name = "bob"
-email = "bob@example.com"
-allowed_instance_types = ["ml.t3.medium"]
 [[spaces]]
 name = "team-shared"
 owner = "alice"
@@ -68,9 +49,7 @@ def studio(
 ) -> Iterator[Studio]:
     """alice's and bob's workspaces and KernelGateway apps, each started by its user."""
     root = tmp_path_factory.mktemp("teams")
-    team = root / "team.toml"
-    team.write_text(TEAM.replace("{lcc}", str(Path(__file__).parents[2] / "lcc")))
-    with local_studio(root, team, built_images, LIMIT) as running:
+    with local_studio(root, write_team(root, TEAM), built_images, LIMIT) as running:
         for user in ("alice", "bob"):
             up = running.cli(user, "up", user)
             assert up.returncode == 0, up.stderr

@@ -87,3 +87,35 @@ def test_bad_toml_and_missing_files(tmp_path: Path) -> None:
     team.write_text(GOOD + '[lifecycle]\nJupyterLab = "missing.sh"\n')
     with pytest.raises(SmstudioError, match=r"lifecycle\.JupyterLab: script missing\.sh not found"):
         config.load(team)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[identity]\ntrust = "saml"\n', "give saml_provider exactly when trust"),
+        ('[identity]\nsaml_provider = "arn:aws:iam::123456789012:saml-provider/IdC"\n',
+         "give saml_provider exactly when trust"),
+        ('[[spaces]]\nname = "team"\nowner = "mallory"\n', "owner mallory is not a user"),
+        ('[[spaces]]\nname = "alice-space"\nowner = "alice"\n', "the name of a user's own workspace"),
+        ('[[spaces]]\nname = "t"\nowner = "alice"\n[[spaces]]\nname = "t"\nowner = "alice"\n',
+         "space names must be unique"),
+        ('[[spaces]]\nname = "t"\nowner = "alice"\ninstance_type = "ml.p4d.24xlarge"\n',
+         "not in defaults.allowed_instance_types"),
+        ('[[spaces]]\nname = "t"\nowner = "alice"\nsharing = "Public"\n', "sharing"),
+    ],
+)  # fmt: skip
+def test_identity_and_spaces_are_checked(extra: str, message: str) -> None:
+    with pytest.raises(SmstudioError, match=message):
+        config.parse(GOOD + extra, "team.toml")
+
+
+def test_identity_spaces_and_principals_load() -> None:
+    text = GOOD.replace('email = "alice@example.com"',
+                        'email = "alice@example.com"\niam_principal = "arn:aws:iam::123456789012:role/alice-sso"')  # fmt: skip
+    team = config.parse(text + '[identity]\ntrust = "saml"\nsaml_provider = '
+                        '"arn:aws:iam::123456789012:saml-provider/IdC"\n'
+                        '[[spaces]]\nname = "team"\nowner = "alice"\n', "team.toml")  # fmt: skip
+    assert team.identity.saml_provider and team.identity.session_hours == 12
+    assert team.space("team") is not None and team.space("team").sharing == "Shared"  # type: ignore[union-attr]
+    assert team.user("alice").iam_principal.endswith("role/alice-sso")  # type: ignore[union-attr]
+    assert team.namespace == "ml-team"
