@@ -168,3 +168,20 @@ def test_container_credentials_only_for_the_apps_token(local: LocalAws) -> None:
         gateway.register_app("arn:app2", "token-3", f"arn:aws:iam::{ACCOUNT}:role/plain", "bob")
     gateway.forget_app("arn:app")
     assert requests.get(url, headers={"Authorization": "token-1"}, timeout=5).status_code == 403
+
+
+def test_moto_services_are_served_through_the_door(local: LocalAws) -> None:
+    """S3 (REST-XML, path keys with spaces and slashes, HEAD's length), IAM (query) and
+    CloudWatch Logs (JSON) behind the same checks, as the admin."""
+    s3 = local.client("s3")
+    s3.create_bucket(Bucket="team-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="team-bucket", Key="data/a b+c.csv", Body=b"12345")
+    assert s3.head_object(Bucket="team-bucket", Key="data/a b+c.csv")["ContentLength"] == 5
+    assert s3.get_object(Bucket="team-bucket", Key="data/a b+c.csv")["Body"].read() == b"12345"
+    listed = s3.list_objects_v2(Bucket="team-bucket", Prefix="data/")["Contents"]
+    assert [o["Key"] for o in listed] == ["data/a b+c.csv"]
+    local.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}", Path="/teams/")
+    assert local.client("iam").get_role(RoleName="r")["Role"]["Path"] == "/teams/"
+    logs = local.client("logs")
+    logs.create_log_group(logGroupName="/aws/sagemaker/studio")
+    assert logs.describe_log_groups()["logGroups"][0]["logGroupName"] == "/aws/sagemaker/studio"

@@ -71,7 +71,9 @@ class Moto:
                 body_iter.close()
             if record and int(status.split()[0]) < 300:
                 self._record(request)
-        hop = ("content-length", "transfer-encoding", "connection")
+        hop = ("transfer-encoding", "connection")
+        if request.method != "HEAD":  # HEAD answers keep the length of what GET would send
+            hop += ("content-length",)
         out_headers = {k: v for k, v in response_headers.items() if k.lower() not in hop}
         return Response(int(status.split()[0]), out_headers, body)
 

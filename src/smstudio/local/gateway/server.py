@@ -120,6 +120,11 @@ class Gateway:
         except AuthFailure as failure:
             return protocol.auth_error(kind, failure.family)
         amz_date = request.header("x-amz-date") or ""
+        if amz_date[:8] != signed.date:
+            message = (
+                f"Credential should be scoped to a valid date: {signed.date}, not {amz_date[:8]}"
+            )
+            return protocol.auth_error(kind, "bad-signature", message)
         canonical = sigv4.canonical_request(
             request.method, request.path, request.query, request.headers, signed, request.body
         )
@@ -276,7 +281,8 @@ def make_handler(gateway: Gateway, runtime: Runtime | None) -> type[BaseHTTPRequ
             self.send_response(response.status)
             for key, value in response.headers.items():
                 self.send_header(key, value)
-            self.send_header("Content-Length", str(len(response.body)))
+            if not any(k.lower() == "content-length" for k in response.headers):
+                self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(response.body)
