@@ -140,7 +140,7 @@ def main() -> None:
             app = {"DomainId": domain, "SpaceName": space, "AppType": "JupyterLab",
                    "AppName": "default"}  # fmt: skip
             console.print(f"{label}: {envs} environments: seeding ...")
-            seed(image, f"smstudio-home-{domain}-{space}", envs)
+            seed(image, runtime.home_volume(domain, space, None), envs)
             console.print(f"{label}: {envs} environments: first start (fills caches) ...")
             _, first = start_once(sm, logs, app, lcc_arn)
             console.print(f"{label}: {envs} environments: restart ...")

@@ -124,7 +124,11 @@ def register_locally(ssm: Any, endpoint: str, activation_tags: list[dict[str, st
     request = Request(
         f"{endpoint}/_local/ssm/register",
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={
+            "Content-Type": "application/json",
+            # the agent registers where it runs: this app, as its credentials say
+            "Authorization": os.environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN", ""),
+        },
     )
     with urlopen(request, timeout=10) as answer:
         return str(json.load(answer)["InstanceId"])

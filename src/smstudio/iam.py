@@ -437,20 +437,28 @@ def sagemaker_trust_policy() -> Policy:
 def user_trust_policy(account: str, saml_provider: str | None = None) -> Policy:
     """Who may become a user: anyone in the account whose own policy allows assuming the
     role (the default: an admin or an SSO permission set grants it), or the users an IAM
-    Identity Center/SAML provider signs in."""
+    Identity Center/SAML provider signs in. Session tags may never name a studiouserid:
+    they would override the role's own tag, and with it whose things the session reaches."""
+    no_identity_tags = {"ForAllValues:StringNotEqualsIgnoreCase": {"aws:TagKeys": [TAG]}}
     if saml_provider:
         return _doc(
             {
                 "Effect": "Allow",
                 "Principal": {"Federated": saml_provider},
-                "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
+                "Action": ["sts:AssumeRoleWithSAML"],
                 "Condition": {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}},
-            }
+            },
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": saml_provider},
+                "Action": ["sts:TagSession"],
+                "Condition": no_identity_tags,
+            },
         )
     return _doc(
         {
             "Effect": "Allow",
             "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Action": ["sts:AssumeRole"],
         }
     )

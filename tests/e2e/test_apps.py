@@ -68,6 +68,14 @@ def test_jupyterlab_space_runs_code_and_keeps_its_home(studio: Studio) -> None:
     assert (
         container_of(sm, app).exec_run(["cat", "/home/sagemaker-user/kept.txt"]).output == b"kept\n"
     )
+    # deleting the space deletes its home (its EBS volume in Studio): a space of the same
+    # name later starts empty
+    home = runtime.home_volume(domain, "alice-lab", None)
+    assert dockerhost.client().volumes.list(filters={"name": home})
+    sm.delete_app(**app)
+    assert settle(sm, app)["Status"] == "Deleted"
+    sm.delete_space(DomainId=domain, SpaceName="alice-lab")
+    assert not [v for v in dockerhost.client().volumes.list(filters={"name": home}) if v.name == home]
 
 
 def test_kernelgateway_app_serves_the_images_kernels(studio: Studio) -> None:

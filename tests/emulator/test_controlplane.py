@@ -290,3 +290,15 @@ def test_remaining_updates_listings_and_tags(sm: Any) -> None:
                         "DefaultResourceSpec": {"InstanceType": "ml.t3.large"}}})  # fmt: skip
     settings = sm.describe_space(DomainId=domain_id, SpaceName="shared")["SpaceSettings"]
     assert settings["JupyterLabAppSettings"]["DefaultResourceSpec"]["InstanceType"] == "ml.t3.large"
+
+
+def test_spaces_and_profiles_do_not_share_names(sm: Any) -> None:
+    """App ARNs name a space or a profile in one place (app/<domain>/<name>/...): a space
+    named like a profile, or the other way round, is refused."""
+    domain_id = domain(sm)
+    sm.create_user_profile(DomainId=domain_id, UserProfileName="alice")
+    code, message = code_of(sm.create_space, DomainId=domain_id, SpaceName="alice")
+    assert code == "ValidationException" and "already the name of a user profile" in message
+    sm.create_space(DomainId=domain_id, SpaceName="team")
+    code, message = code_of(sm.create_user_profile, DomainId=domain_id, UserProfileName="team")
+    assert code == "ValidationException" and "already the name of a space" in message

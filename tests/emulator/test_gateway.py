@@ -185,3 +185,77 @@ def test_moto_services_are_served_through_the_door(local: LocalAws) -> None:
     logs = local.client("logs")
     logs.create_log_group(logGroupName="/aws/sagemaker/studio")
     assert logs.describe_log_groups()["logGroups"][0]["logGroupName"] == "/aws/sagemaker/studio"
+
+
+def test_what_is_served_is_what_was_authorized(local: LocalAws) -> None:
+    """A request another service could read differently is refused before anything is
+    served: moto's own API, a query string on a JSON call, parameters the operation does
+    not take, a ResourceArn where the operation has none; an S3 Host naming another
+    bucket does not move the write."""
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    alice = local.user("alice", {"Effect": "Allow", "Action": "secretsmanager:*",
+                                 "Resource": f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:mine-*"})  # fmt: skip
+    local.client("secretsmanager", alice).create_secret(Name="mine", SecretString="m")
+    local.client("secretsmanager").create_secret(Name="theirs", SecretString="secret!")
+    credentials = Credentials(alice["AccessKeyId"], alice["SecretAccessKey"], alice["SessionToken"])
+
+    def send(method: str, path: str, body: dict[str, Any] | str, target: str,
+             service: str = "secretsmanager", host: str | None = None) -> requests.Response:  # fmt: skip
+        data = body if isinstance(body, str) else json.dumps(body)
+        request = AWSRequest(method=method, url=f"{local.url}{path}", data=data, headers={
+            "X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"})  # fmt: skip
+        if host:
+            request.headers["Host"] = host
+        botocore.auth.SigV4Auth(credentials, service, "eu-west-1").add_auth(request)
+        prepared = request.prepare()
+        return requests.request(method, prepared.url, headers=dict(prepared.headers),
+                                data=prepared.body, timeout=10)  # fmt: skip
+
+    own = {"SecretId": "mine", "SecretString": "x"}
+    assert send("POST", "/", own, "secretsmanager.PutSecretValue").status_code == 200
+    for path in ("/moto-api/data.json", "/moto-api/reset"):
+        answer = send("POST", path, own, "secretsmanager.PutSecretValue")
+        assert answer.status_code == 400 and "secret!" not in answer.text, answer.text
+    sneaky = send("POST", "/?Action=GetSecretValue&SecretId=theirs", own, "secretsmanager.PutSecretValue")
+    assert sneaky.status_code == 400 and "secret!" not in sneaky.text
+    extra = send("POST", "/", {**own, "ResourceArn": "x", "secretId": "theirs"},
+                 "secretsmanager.PutSecretValue")  # fmt: skip
+    assert extra.status_code == 400 and "takes no parameter" in extra.text
+    # an app's session of alice cannot borrow a ResourceArn either: GetSecretValue has none
+    read = send("POST", "/", {"SecretId": "theirs", "ResourceArn": "arn:mine"},
+                "secretsmanager.GetSecretValue")  # fmt: skip
+    assert read.status_code == 400 and "secret!" not in read.text
+    assert local.client("secretsmanager").get_secret_value(SecretId="theirs")["SecretString"] == "secret!"
+    # S3: the bucket is the one in the path, whatever the Host says
+    s3 = local.client("s3")
+    for bucket in ("team-bucket", "other-team"):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    request = AWSRequest(method="PUT", url=f"{local.url}/team-bucket/k", data=b"x",
+                         headers={"Host": "other-team.s3.amazonaws.com"})  # fmt: skip
+    root = local.root
+    botocore.auth.S3SigV4Auth(Credentials(root["AccessKeyId"], root["SecretAccessKey"]), "s3",
+                              "eu-west-1").add_auth(request)  # fmt: skip
+    prepared = request.prepare()
+    put = requests.put(prepared.url, headers=dict(prepared.headers), data=b"x", timeout=10)
+    assert put.status_code == 200, put.text
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="team-bucket")["Contents"]] == ["k"]
+    assert "Contents" not in s3.list_objects_v2(Bucket="other-team")
+
+
+def test_session_tags_never_name_a_studio_user(local: LocalAws) -> None:
+    """smstudio's user roles trust the account for AssumeRole only: a session tag that
+    would override the role's studiouserid is refused."""
+    from smstudio import iam as policies
+
+    local.client("iam").create_role(RoleName="smstudio-t-user-bob",
+                                    AssumeRolePolicyDocument=json.dumps(policies.user_trust_policy(ACCOUNT)),
+                                    Tags=[{"Key": "studiouserid", "Value": "bob"}])  # fmt: skip
+    sts = local.client("sts")
+    arn = f"arn:aws:iam::{ACCOUNT}:role/smstudio-t-user-bob"
+    assert sts.assume_role(RoleArn=arn, RoleSessionName="bob")["Credentials"]
+    code, message = error_of(sts.assume_role, RoleArn=arn, RoleSessionName="bob",
+                             Tags=[{"Key": "studiouserid", "Value": "alice"}])  # fmt: skip
+    assert code == "AccessDenied" and "sts:TagSession" in message

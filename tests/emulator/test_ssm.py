@@ -33,12 +33,14 @@ class BashHost:
     def __init__(self) -> None:
         self.running: set[str] = set()
         self.scripts: list[str] = []
+        self.where: list[str] = []  # the app each script ran in
 
     def online(self, app_arn: str) -> bool:
         return app_arn in self.running
 
     def run_as_root(self, app_arn: str, script: str, timeout: float) -> tuple[int, str, str]:
         self.scripts.append(script)
+        self.where.append(app_arn)
         done = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
         return done.returncode, done.stdout, done.stderr
 
@@ -88,16 +90,29 @@ def as_app_of(local: LocalAws, user: str | None) -> Any:
                                 "SessionToken": made["SessionToken"]})  # fmt: skip
 
 
-def register(local: LocalAws, admin: Any, owner: str, app_arn: str) -> str:
+def token_of(local: LocalAws, app_arn: str) -> str:
+    """The container credentials token of app `app_arn` (as the runtime makes it)."""
+    as_app_of(local, None)  # the execution role exists
+    token = f"token-{abs(hash(app_arn))}"
+    role = f"arn:aws:iam::{ACCOUNT}:role/{NAMES.execution_role}"
+    local.server.gateway.register_app(app_arn, token, role, None)
+    return token
+
+
+def register(local: LocalAws, admin: Any, owner: str, app_arn: str, where: str | None = None) -> str:
+    """An activation for `app_arn`'s owner, registered from the app `where` (default: it)."""
     made = admin.create_activation(
         IamRole=NAMES.ssm_instance_role,
         RegistrationLimit=1,
         Tags=[{"Key": "SSHOwner", "Value": owner}, {"Key": "SSHResourceArn", "Value": app_arn}],
     )
     body = {"ActivationId": made["ActivationId"], "ActivationCode": made["ActivationCode"]}
-    answer = requests.post(f"{local.url}/_local/ssm/register", json=body, timeout=5)
+    url = f"{local.url}/_local/ssm/register"
+    assert requests.post(url, json=body, timeout=5).status_code == 403  # not from an app
+    headers = {"Authorization": token_of(local, where or app_arn)}
+    answer = requests.post(url, json=body, headers=headers, timeout=5)
     assert answer.status_code == 200, answer.text
-    again = requests.post(f"{local.url}/_local/ssm/register", json=body, timeout=5)
+    again = requests.post(url, json=body, headers=headers, timeout=5)
     assert again.status_code == 400  # RegistrationLimit 1
     return str(answer.json()["InstanceId"])
 
@@ -298,6 +313,15 @@ def test_apps_register_only_as_their_own_user(local: LocalAws, host: BashHost) -
     assert error_of(alices_app.deregister_managed_instance, InstanceId=bobs)[0] == denied
     own = register(local, local.client("ssm"), "alice", APP)
     alices_app.deregister_managed_instance(InstanceId=own)
+    # an instance registered from bob's app runs commands in bob's app, whatever its tags
+    # name: naming alice's app does not reach it
+    spoof = register(local, local.client("ssm"), "bob", APP, where=OTHER)
+    bob = as_user(local, "bob")
+    sent = bob.send_command(InstanceIds=[spoof], DocumentName="AWS-RunShellScript",
+                            Parameters={"commands": ["id"]})["Command"]  # fmt: skip
+    bob.get_waiter("command_executed").wait(CommandId=sent["CommandId"], InstanceId=spoof,
+                                            WaiterConfig={"Delay": 1})  # fmt: skip
+    assert host.where == [OTHER]
     shared = as_app_of(local, None)
     assert error_of(shared.create_activation, **activation("alice", APP))[0] == denied
     # the managed-instance role is passed to SSM only, and only that role

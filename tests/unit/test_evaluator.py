@@ -187,3 +187,15 @@ def test_trust_policies() -> None:
     assert refused is not None and refused.decision is Decision.IMPLICIT_DENY
     tag = principal_allowed(SERVICE_TRUST, sagemaker, Request("sts:TagSession", ROLE))
     assert tag is not None and tag.decision is Decision.IMPLICIT_DENY
+
+
+def test_arns_match_part_by_part_and_principals_take_no_wildcards() -> None:
+    arn_like = policy(allow(**cond("ArnLike", "s:arn", "arn:aws:*:x")))
+    assert not evaluate([arn_like], Request("s:Do", "*", {"s:arn": "arn:aws:sagemaker:us-east-1:1:x"})).allowed
+    per_part = policy(allow(**cond("ArnLike", "s:arn", "arn:aws:s3:::bucket*")))
+    assert evaluate([per_part], Request("s:Do", "*", {"s:arn": "arn:aws:s3:::bucket-x/a:b"})).allowed
+    wildcard = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/*"},
+                       "Action": "sts:AssumeRole"})  # fmt: skip
+    alice = Principal("arn:aws:iam::111122223333:role/alice", "111122223333")
+    outcome = principal_allowed(wildcard, alice, Request("sts:AssumeRole", ROLE))
+    assert outcome is not None and outcome.decision is Decision.IMPLICIT_DENY

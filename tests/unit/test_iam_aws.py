@@ -58,9 +58,14 @@ def test_trust_policies() -> None:
     (users,) = iam.user_trust_policy("111122223333")["Statement"]
     assert users["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
     provider = "arn:aws:iam::111122223333:saml-provider/IdentityCenter"
-    (saml,) = iam.user_trust_policy("111122223333", provider)["Statement"]
-    assert saml["Principal"] == {"Federated": provider}
-    assert "sts:AssumeRoleWithSAML" in saml["Action"]
+    saml, tagging = iam.user_trust_policy("111122223333", provider)["Statement"]
+    assert saml["Principal"] == tagging["Principal"] == {"Federated": provider}
+    assert saml["Action"] == ["sts:AssumeRoleWithSAML"]
+    # session tags never name a studiouserid (it would override the role's own tag)
+    assert tagging["Condition"] == {
+        "ForAllValues:StringNotEqualsIgnoreCase": {"aws:TagKeys": ["studiouserid"]}
+    }
+    assert "sts:TagSession" not in users["Action"]
 
 
 def test_names_carry_the_team_and_fit_iam() -> None:

@@ -6,8 +6,10 @@ app is reached only through its presigned URL, as in Studio, and never by guessi
     GET /_smstudio/login?grant=G&next=/jupyterlab/default/lab
         -> 302 to `next`, Set-Cookie: smstudio-app-<id>=<secret>; HttpOnly
 
-Once a connection's first request carries the cookie, the connection is the app's: bytes
-go both ways unchanged (HTTP keep-alive, websockets)."""
+Every request must carry the cookie: a request is passed on with `Connection: close` (so
+the next one comes on a new connection, checked again) and without any of the local
+Studio's app cookies (an app never sees a cookie that would open another app); a
+websocket upgrade is passed on likewise, then the connection is the app's for its frames."""
 
 from __future__ import annotations
 
@@ -29,6 +31,13 @@ MAX_HEAD = 65536
 
 def cookie_name(app_arn: str) -> str:
     return "smstudio-app-" + hashlib.sha256(app_arn.encode()).hexdigest()[:12]
+
+
+def _without_app_cookies(header: str) -> str:
+    """A Cookie header without the local Studio's app cookies (apps never see them)."""
+    kept = [c.strip() for c in header.split(";") if c.strip()
+            and not c.strip().startswith("smstudio-app-")]  # fmt: skip
+    return "; ".join(kept)
 
 
 def _answer(client: socket.socket, status: str, headers: dict[str, str], body: str = "") -> None:
@@ -88,26 +97,49 @@ class Gate:
         except OSError:
             client.close()
             return
-        request_line, _, rest = head.partition(b"\r\n")
+        block, _, body = head.partition(b"\r\n\r\n")
+        request_line, _, rest = block.partition(b"\r\n")
         target = [*request_line.split(b" "), b"", b""][1].decode(errors="replace")
         path, _, query = target.partition("?")
-        headers = {}
-        for line in rest.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        headers: list[tuple[str, str]] = []
+        for line in rest.split(b"\r\n"):
             key, _, value = line.decode(errors="replace").partition(":")
-            headers[key.strip().lower()] = value.strip()
+            if key.strip():
+                headers.append((key.strip(), value.strip()))
+        named = {k.lower(): v for k, v in headers}
         if path == LOGIN:
             self._login(client, parse_qs(query))
             return
-        if not self._has_cookie(headers.get("cookie", "")):
+        if not self._has_cookie(named.get("cookie", "")):
             _answer(client, "403 Forbidden", {"Content-Type": "text/plain"},
                     "This Studio app opens only through its presigned URL: "
                     "run `smstudio open USER` and follow the link.\n")  # fmt: skip
             client.close()
             return
+        upgrade = "upgrade" in named.get("connection", "").lower() and "upgrade" in named
+        passed = []
+        for key, value in headers:
+            if key.lower() == "cookie":
+                value = _without_app_cookies(value)
+                if not value:
+                    continue
+            if key.lower() == "connection" and not upgrade:
+                continue
+            passed.append(f"{key}: {value}")
+        if not upgrade:
+            passed.append("Connection: close")
+        forwarded = "\r\n".join([request_line.decode(errors="replace"), *passed]).encode()
         try:
             upstream = self.connect()
             upstream.settimeout(None)
-            upstream.sendall(head)
+            upstream.sendall(forwarded + b"\r\n\r\n" + body)
+            if not upgrade and named.get("transfer-encoding", "").lower() != "chunked":
+                self._rest_of_body(
+                    client, upstream, int(named.get("content-length") or 0) - len(body)
+                )
+                client.settimeout(None)
+                self._answer_then_close(upstream, client)
+                return
         except OSError:
             _answer(client, "502 Bad Gateway", {}, "the app is not answering\n")
             client.close()
@@ -115,6 +147,39 @@ class Gate:
         client.settimeout(None)
         for a, b in ((client, upstream), (upstream, client)):
             threading.Thread(target=relay.pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _answer_then_close(upstream: socket.socket, client: socket.socket) -> None:
+        """The app's one answer, marked `Connection: close` (the client's next request
+        comes on a new connection, and is checked), then the connection ends."""
+        head = b""
+        with contextlib.suppress(OSError):
+            while b"\r\n\r\n" not in head and len(head) < MAX_HEAD:
+                chunk = upstream.recv(65536)
+                if not chunk:
+                    break
+                head += chunk
+            block, found, rest = head.partition(b"\r\n\r\n")
+            if found:
+                lines = [ln for ln in block.split(b"\r\n")
+                         if not ln.lower().startswith(b"connection:")]  # fmt: skip
+                head = b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + rest
+            client.sendall(head)
+            relay.pump(upstream, client)
+        client.close()
+        upstream.close()
+
+    @staticmethod
+    def _rest_of_body(client: socket.socket, upstream: socket.socket, left: int) -> None:
+        """The request's body after what came with its head; the app may answer (and
+        close) before it has all of it."""
+        with contextlib.suppress(OSError):
+            while left > 0:
+                chunk = client.recv(min(left, 65536))
+                if not chunk:
+                    return
+                upstream.sendall(chunk)
+                left -= len(chunk)
 
     def _has_cookie(self, header: str) -> bool:
         try:

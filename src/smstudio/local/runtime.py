@@ -242,6 +242,7 @@ class DockerAppRuntime:
     def _serve_endpoint(self) -> socket.socket:
         """Host side of the AWS endpoint relay: a socket in a folder every app mounts."""
         self.endpoint_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_root.chmod(0o700)  # apps' sockets: for the runtime's gates only
         self.endpoint_dir.chmod(0o755)
         shutil.copyfile(relay.__file__, self.endpoint_dir / "relay.py")
         port = self.settings.aws_endpoint.rsplit(":", 1)[1]
@@ -300,6 +301,14 @@ class DockerAppRuntime:
         return f"http://127.0.0.1:{door.port}{landing}"
 
     # AppRuntime protocol
+    def delete_home(self, domain_id: str, space: str) -> None:
+        """DeleteSpace: the space's home goes with it (its EBS volume, in Studio)."""
+        engine = dockerhost.client()
+        for volume in engine.volumes.list(filters={"name": home_volume(domain_id, space, None)}):
+            if volume.name == home_volume(domain_id, space, None):
+                with contextlib.suppress(docker.errors.APIError):
+                    volume.remove(force=True)
+
     def start(self, app: dict[str, Any]) -> None:
         threading.Thread(target=self._start, args=(app,), daemon=True).start()
 
@@ -476,7 +485,7 @@ class DockerAppRuntime:
     def _create(self, app: dict[str, Any], plan: AppPlan) -> Any:
         engine = dockerhost.client()
         owner = app.get("SpaceName") or app.get("UserProfileName")
-        home = f"smstudio-home-{app['DomainId']}-{owner}"
+        home = home_volume(app["DomainId"], app.get("SpaceName"), app.get("UserProfileName"))
         key = f"{app['DomainId']}-{owner}-{app['AppType']}-{app['AppName']}"
         metadata = self.settings.state_dir / "metadata" / f"{key}.json"
         metadata.parent.mkdir(parents=True, exist_ok=True)
@@ -599,6 +608,12 @@ class DockerAppRuntime:
         lines = output.splitlines() or ["(no output)"]
         events = [{"timestamp": stamp, "message": line} for line in lines]
         logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=events)
+
+
+def home_volume(domain_id: str, space: str | None, profile: str | None) -> str:
+    """A space's home (new Studio), or a user's (Classic): never the same volume."""
+    return f"smstudio-home-{domain_id}-space-{space}" if space else (
+        f"smstudio-home-{domain_id}-user-{profile}")  # fmt: skip
 
 
 def remove_network(network: Any) -> None:

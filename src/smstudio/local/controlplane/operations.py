@@ -32,6 +32,7 @@ class AppRuntime(Protocol):
 
     def start(self, app: dict[str, Any]) -> None: ...
     def stop(self, app: dict[str, Any]) -> None: ...
+    def delete_home(self, domain_id: str, space: str) -> None: ...
 
 
 class ImageResolver(Protocol):
@@ -449,9 +450,17 @@ class ControlPlane:
 
     # --- user profiles and spaces ---------------------------------------------------
 
+    def _not_taken_by(self, kind: str, domain_id: str, name: str) -> None:
+        """Spaces and user profiles share the names in a domain's app ARNs
+        (app/<domain>/<space or profile>/...): one name, one owner."""
+        if f"{domain_id}/{name}" in self.store.table(kind):
+            what = "a space" if kind == "spaces" else "a user profile"
+            raise invalid(f"{name} is already the name of {what} in domain {domain_id}")
+
     def op_CreateUserProfile(self, p: Params, ctx: Context) -> dict[str, Any]:
         self._domain(p["DomainId"])
         name = p["UserProfileName"]
+        self._not_taken_by("spaces", p["DomainId"], name)
         arn = self.arn(ctx, f"user-profile/{p['DomainId']}/{name}")
         item = {
             **self._pick(p, "DomainId", "UserProfileName", "UserSettings", "Tags"),
@@ -511,6 +520,7 @@ class ControlPlane:
         if owner:
             self._profile(p["DomainId"], owner)
         name = p["SpaceName"]
+        self._not_taken_by("user-profiles", p["DomainId"], name)
         arn = self.arn(ctx, f"space/{p['DomainId']}/{name}")
         item = {
             **self._pick(
@@ -574,6 +584,8 @@ class ControlPlane:
         if self._live_apps(p["DomainId"], SpaceName=p["SpaceName"]):
             raise in_use(f"Space {p['SpaceName']} has apps; delete them first")
         del self.store.table("spaces")[f"{p['DomainId']}/{p['SpaceName']}"]
+        if self.runtime is not None:
+            self.runtime.delete_home(p["DomainId"], p["SpaceName"])
         return {}
 
     # --- apps -----------------------------------------------------------------------

@@ -6,7 +6,9 @@ from the caller's policies and the instances' and sessions' tags (`resource_tags
 
 Moto has no managed instances, so these operations live here. A managed instance is
 registered by the app itself (`/_local/ssm/register`, standing in for
-`amazon-ssm-agent -register`) and is bound to its app by the `SSHResourceArn` tag.
+`amazon-ssm-agent -register`) and, as in AWS where the agent runs where it registered, is
+bound to the app that registered it (known from the app's own credentials token), whatever
+its tags say.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from smstudio.local.gateway.principal import Caller
 
 Params = dict[str, Any]
 SSH_OWNER = "SSHOwner"
-RESOURCE_ARN = "SSHResourceArn"
 DOCUMENTS = ("AWS-StartSSHSession", "AWS-RunShellScript")
 SESSION_ID_TAG, TARGET_ID_TAG = "aws:ssmmessages:session-id", "aws:ssmmessages:target-id"
 OUTPUT_LIMIT = 24000  # GetCommandInvocation keeps the first 24 000 characters
@@ -88,7 +89,7 @@ class Ssm:
         return f"arn:aws:ssm:{region}:{self.account}:{resource}"
 
     def _ping(self, instance: dict[str, Any]) -> str:
-        arn = instance["Tags"].get(RESOURCE_ARN, "")
+        arn = instance.get("App", "")
         return "Online" if self.host is not None and self.host.online(arn) else "ConnectionLost"
 
     def resource_tags(self, arn: str) -> dict[str, str] | None:
@@ -128,12 +129,12 @@ class Ssm:
         }
         return {"ActivationId": activation_id, "ActivationCode": code}
 
-    def register(self, activation_id: str, code: str, computer: str) -> str:
-        """What `amazon-ssm-agent -register -id -code` does: a managed instance carrying
-        the activation's tags and role."""
+    def register(self, activation_id: str, code: str, computer: str, app_arn: str) -> str:
+        """What `amazon-ssm-agent -register -id -code` does in app `app_arn`: a managed
+        instance there, carrying the activation's tags and role."""
         with self.store.lock:
             activation = self.store.table("ssm-activations").get(activation_id)
-            if activation is None or activation["Code"] != code:
+            if activation is None or not secrets.compare_digest(activation["Code"], code):
                 raise ApiError("InvalidActivation", "the activation id or code is not valid")
             if activation["RegistrationsCount"] >= activation["RegistrationLimit"]:
                 raise ApiError("InvalidActivation", "the activation's registration limit is used")
@@ -146,6 +147,7 @@ class Ssm:
                 "RegistrationDate": now(),
                 "ComputerName": computer or instance_id,
                 "Tags": dict(activation["Tags"]),
+                "App": app_arn,
             }
             self.store.save()
             return instance_id
@@ -247,7 +249,7 @@ class Ssm:
                 "StandardOutputContent": "",
                 "StandardErrorContent": "",
             }
-            arn = self._instances()[instance_id]["Tags"].get(RESOURCE_ARN, "")
+            arn = self._instances()[instance_id].get("App", "")
             threading.Thread(
                 target=self._run, args=(f"{command_id}/{instance_id}", arn, script, timeout),
                 daemon=True,
@@ -329,4 +331,4 @@ class Ssm:
             instance = self._instance(session["Target"])
             self.store.save()
         port = session["Parameters"].get("portNumber", ["22"])[0]
-        return {"AppArn": instance["Tags"].get(RESOURCE_ARN, ""), "Port": int(port)}
+        return {"AppArn": instance.get("App", ""), "Port": int(port)}

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from smstudio.local.gateway import sar
 from smstudio.local.gateway.evaluator import Request
 from smstudio.local.gateway.principal import TYPES, Caller
-from smstudio.local.gateway.protocol import Call, iam_prefix
+from smstudio.local.gateway.protocol import Call, iam_prefix, operation_model
 
 # IAM action names that are not the operation's name.
 ACTIONS = {
@@ -35,7 +35,7 @@ ACTIONS = {
 # Services that take a role (iam:PassRole) and the parameters that carry it.
 PASSED_ROLES = {"sagemaker": ("ExecutionRole", "RoleArn"), "ssm": ("IamRole",),
                 "lambda": ("Role",), "events": ("RoleArn",)}  # fmt: skip
-AWS_OWNED_DOCUMENT = re.compile(r"^(AWS|Amazon|SSM)-")
+AWS_OWNED_DOCUMENT = re.compile(r"^(AWS|Amazon)-")
 
 
 class Facts(Protocol):
@@ -204,7 +204,8 @@ def _new_secret_suffix() -> str:
 def resources(call: Call, action: sar.Action | None, region: str, facts: Facts) -> list[str]:
     """The ARNs IAM authorizes the call on (each one separately); ["*"] when none."""
     params = call.params
-    if isinstance(params.get("ResourceArn"), str):
+    shape = operation_model(call).input_shape
+    if isinstance(params.get("ResourceArn"), str) and shape and "ResourceArn" in shape.members:
         return [params["ResourceArn"]]
     prefix = f"arn:aws:{iam_prefix(call.service)}:{region}:{facts.account}"
     if call.service == "ssm":

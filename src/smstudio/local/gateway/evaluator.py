@@ -13,7 +13,8 @@ What it implements, as the IAM policy evaluation logic documents it for one acco
 - policy variables in resources and condition values (`${aws:PrincipalTag/k}`,
   `${aws:SourceIdentity}`, `${aws:userid}`, ..., `${key, 'default'}` and the `${*}`,
   `${?}`, `${$}` escapes); a variable whose key is absent matches nothing;
-- the condition operators String*, Arn*, Numeric*, Date*, Bool, IpAddress, Null, each
+- the condition operators String*, Arn* (each of the six ARN parts matched on its own),
+  Numeric*, Date*, Bool, IpAddress, Null, each
   with `IfExists`, and the `ForAllValues:`/`ForAnyValue:` set qualifiers: a missing key
   fails a positive operator and passes a negated one; ForAllValues passes when the key is
   missing or empty, ForAnyValue then fails;
@@ -219,8 +220,14 @@ def _matches(operator: str, value: str, wanted: str, request: Request) -> bool:
         return value == substitute(wanted, request)
     if operator == "StringEqualsIgnoreCase":
         return value.lower() == substitute(wanted, request).lower()
-    if operator in ("StringLike", "ArnEquals", "ArnLike"):
+    if operator == "StringLike":
         return _pattern_match(wanted, value, request)
+    if operator in ("ArnEquals", "ArnLike"):  # each of the six parts on its own
+        patterns = substitute(wanted, request).split(":", 5)
+        parts = value.split(":", 5)
+        return len(patterns) == len(parts) == 6 and all(
+            like(p, v) for p, v in zip(patterns, parts, strict=True)
+        )
     if operator == "Bool":
         return value.lower() == substitute(wanted, request).lower()
     if operator == "IpAddress":
@@ -365,7 +372,7 @@ def _principal_listed(element: Any, who: Principal) -> str | None:
     for entry in (str(a) for a in _listed(element.get("AWS", []))):
         if entry in (who.account, f"arn:aws:iam::{who.account}:root"):
             return "account"
-        if entry == who.arn or (entry != "*" and like(entry, who.arn)):
+        if entry == who.arn:  # no wildcards in a principal's ARN
             return "direct"
         if entry == "*":
             return "account"

@@ -51,8 +51,11 @@ class Moto:
     def forward(self, request: RawRequest, record: bool) -> Response:
         from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+        # moto reads S3 buckets from a Host that is not an address: always an address here,
+        # so it serves the bucket that was authorized (the one in the path)
         headers = [(k, v) for k, values in request.headers.items() for v in values
-                   if k not in ("content-length", "transfer-encoding")]  # fmt: skip
+                   if k not in ("content-length", "transfer-encoding", "host")]  # fmt: skip
+        headers.append(("host", "127.0.0.1"))
         builder = EnvironBuilder(
             path=unquote(request.path) or "/",
             method=request.method,
@@ -71,9 +74,9 @@ class Moto:
                 body_iter.close()
             if record and int(status.split()[0]) < 300:
                 self._record(request)
-        hop = ("transfer-encoding", "connection")
+        hop = ["transfer-encoding", "connection"]
         if request.method != "HEAD":  # HEAD answers keep the length of what GET would send
-            hop += ("content-length",)
+            hop.append("content-length")
         out_headers = {k: v for k, v in response_headers.items() if k.lower() not in hop}
         return Response(int(status.split()[0]), out_headers, body)
 

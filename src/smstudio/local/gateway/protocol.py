@@ -163,36 +163,80 @@ def _route(service: str, request: RawRequest) -> tuple[str, dict[str, str]]:
     return best[1], best[2]
 
 
+class Ambiguous(ValueError):
+    """A request that could be read as more than one thing: refused, so that what is
+    authorized is exactly what is served."""
+
+
+def _known_keys(service: str, operation: str, params: dict[str, Any]) -> None:
+    shape = model(service).operation_model(operation).input_shape
+    members = set(shape.members) if shape else set()
+    unknown = sorted(k for k in params if k not in members)
+    if unknown:
+        raise Ambiguous(f"{operation} takes no parameter {', '.join(unknown)}")
+
+
 def read(service: str, request: RawRequest) -> Call:
+    """The call a request makes. Refused (Ambiguous) when a service could read it
+    otherwise: the JSON and query protocols are POSTed to `/`, with their parameters in
+    one place; a REST request's query keys are the operation's; parameters not in the
+    operation's input are refused."""
     kind = protocol_of(service)
+    methods = {"json": ("POST",), "query": ("POST", "GET")}.get(kind)
+    if methods and (request.path not in ("/", "") or request.method not in methods):
+        raise Ambiguous(f"{service} takes its requests at /, not {request.method} {request.path}")
     if kind == "json":
+        if request.query:
+            raise Ambiguous(f"{service} takes no query string")
         target = request.header("x-amz-target") or ""
-        operation = target.rpartition(".")[2]
-        if operation not in model(service).operation_names:
+        prefix, _, operation = target.rpartition(".")
+        if operation not in model(service).operation_names or prefix != model(service).metadata.get(
+            "targetPrefix"
+        ):
             raise UnknownOperation(target or "(no X-Amz-Target)")
         params = json.loads(request.body or b"{}")
-        return Call(service, operation, params if isinstance(params, dict) else {})
+        if not isinstance(params, dict):
+            raise Ambiguous("the JSON body is not an object")
+        _known_keys(service, operation, params)
+        return Call(service, operation, params)
     if kind == "query":
+        if request.body and request.query:
+            raise Ambiguous(f"{service} takes its parameters in the body or the query, not both")
         text = request.body.decode() if request.body else (request.query or "")
         pairs = parse_qsl(text, keep_blank_values=True)
+        names = [k for k, _ in pairs]
+        if len(set(names)) != len(names):
+            raise Ambiguous("a parameter is given twice")
         form = dict(pairs)
         operation = form.get("Action", "")
         if operation not in model(service).operation_names:
             raise UnknownOperation(operation or "(no Action)")
         params = _unflatten([(k, v) for k, v in pairs if k not in ("Action", "Version")])
+        _known_keys(service, operation, params)
         return Call(service, operation, params)
-    operation, params = _route(service, request)
-    members = model(service).operation_model(operation).input_shape
-    for name, shape in (members.members if members else {}).items():
-        where = shape.serialization.get("location")
-        wire = shape.serialization.get("name", name)
+    operation, found = _route(service, request)
+    params = dict(found)
+    shape = model(service).operation_model(operation).input_shape
+    members = shape.members if shape else {}
+    literal = set(next(r.query for r in _routes(service) if r.operation == operation))
+    wires = {m.serialization.get("name", n) for n, m in members.items()
+             if m.serialization.get("location") == "querystring"}  # fmt: skip
+    query = parse_qsl(request.query, keep_blank_values=True)
+    stray = sorted({k for k, _ in query} - wires - literal)
+    if stray:
+        raise Ambiguous(f"{operation} takes no query parameter {', '.join(stray)}")
+    for name, member in members.items():
+        where = member.serialization.get("location")
+        wire = member.serialization.get("name", name)
         value = request.header(wire) if where == "header" else None
         if value is not None:
             params[name] = value
         elif where == "querystring":
-            for key, value in parse_qsl(request.query, keep_blank_values=True):
-                if key == wire:
-                    params[name] = value
+            given = [v for k, v in query if k == wire]
+            if len(given) > 1 and member.type_name != "list":
+                raise Ambiguous(f"the query parameter {wire} is given twice")
+            if given:
+                params[name] = given if member.type_name == "list" else given[0]
         elif where == "uri" and wire in params:
             params[name] = params.pop(wire)
     if kind == "rest-json" and request.body:
@@ -202,6 +246,7 @@ def read(service: str, request: RawRequest) -> Call:
             body = None
         if isinstance(body, dict):
             params = {**body, **params}
+    _known_keys(service, operation, params)
     return Call(service, operation, params)
 
 

@@ -10,7 +10,8 @@ own errors, in each protocol's format.
 Routes that are not AWS APIs, each with its own credential:
 - GET  /auth?token=T           a presigned domain URL (one use): to the app's login
 - GET  /_local/credentials     an app's execution-role session (its container token)
-- POST /_local/ssm/register    an app's SSM agent registering (activation id and code)
+- POST /_local/ssm/register    an app's SSM agent registering (activation id and code,
+                               from the app: its credentials token)
 - POST /_local/ssm/stream      the Session Manager plugin's data channel (session token)
 - GET  /health
 """
@@ -158,6 +159,11 @@ class Gateway:
         kind = protocol.protocol_kind(service)
         try:
             call = protocol.read(service, request)
+        except protocol.Ambiguous as exc:
+            code = {"query": "InvalidParameterValue", "rest-xml": "InvalidArgument"}.get(
+                kind, "SerializationException"
+            )
+            return protocol.error(kind, code, str(exc), 400)
         except (protocol.UnknownOperation, ValueError) as exc:
             code = "InvalidAction" if kind == "query" else "UnknownOperationException"
             return protocol.error(kind, code, f"unknown operation: {exc}", 400)
@@ -214,6 +220,12 @@ class Gateway:
             for old in [k for k, v in table.items() if v["AppArn"] == app_arn]:
                 del table[old]
             self.plane.store.save()
+
+    def app_of_token(self, token: str) -> str | None:
+        """The app whose container holds this credentials token."""
+        with self.plane.store.lock:
+            entry = self.plane.store.table(CREDENTIALS).get(token) if token else None
+            return str(entry["AppArn"]) if entry else None
 
     def _app_session(self, entry: dict[str, Any]) -> dict[str, str]:
         made = self.identities.assume_as_service(
@@ -336,9 +348,14 @@ def make_handler(gateway: Gateway, runtime: Runtime | None) -> type[BaseHTTPRequ
             params = json.loads(raw.body or b"{}")
             try:
                 if raw.path == "/_local/ssm/register":
+                    app = gateway.app_of_token(raw.header("authorization") or "")
+                    if app is None:
+                        message = "register from the app, with its credentials token"
+                        self._plain(403, {"__type": "AccessDeniedException", "message": message})
+                        return
                     made = ssm.register(str(params.get("ActivationId")),
                                         str(params.get("ActivationCode")),
-                                        str(params.get("ComputerName", "")))  # fmt: skip
+                                        str(params.get("ComputerName", "")), app)  # fmt: skip
                     self._plain(200, {"InstanceId": made})
                 elif raw.path == "/_local/ssm/stream":
                     found = ssm.stream(str(params.get("SessionId")), str(params.get("TokenValue")))

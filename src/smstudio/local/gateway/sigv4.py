@@ -106,7 +106,7 @@ def canonical_request(
         values = headers.get(name, ())
         lines.append(f"{name}:{','.join(' '.join(v.split()) for v in values)}")
     payload = next(iter(headers.get("x-amz-content-sha256", ())), None)
-    if payload is None or re.fullmatch(r"[0-9a-f]{64}", payload):
+    if signed.service != "s3" or payload is None or re.fullmatch(r"[0-9a-f]{64}", payload):
         payload = hashlib.sha256(body).hexdigest()  # a claimed hash must be the body's
     return "\n".join(
         [
