@@ -63,10 +63,6 @@ class Layout:
         return self.root / "admin-credentials.json"
 
     @property
-    def studio_state(self) -> Path:
-        return self.root / "studio.json"
-
-    @property
     def registry_dir(self) -> Path:
         return self.root / "registry"
 

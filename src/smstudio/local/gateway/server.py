@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,9 +51,9 @@ class Runtime(Protocol):
 
 @dataclass
 class Stats:
-    """Time spent authenticating and authorizing, per request (bench/authz.py)."""
+    """Time spent authenticating and authorizing, for the latest requests (bench/authz.py)."""
 
-    seconds: list[float] = field(default_factory=list)
+    seconds: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 class Gateway:
