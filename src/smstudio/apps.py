@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from smstudio.config import Team
+from smstudio.config import SPACE_NAME, Team, is_valid_name
 from smstudio.errors import SmstudioError
 
 LIVE = ("Pending", "InService")
@@ -51,6 +51,11 @@ def workspace(sm: Any, team: Team, user: str, space: str | None) -> Workspace:
     if team.user(user) is None:
         names = ", ".join(u.name for u in team.users)
         raise SmstudioError(f"{user!r} is not in the team (users: {names})", "pick a team member")
+    if space is not None and not is_valid_name(SPACE_NAME, space):
+        raise SmstudioError(
+            f"{space!r} is not a space name smstudio takes",
+            "use lower-case letters, digits and hyphens, at most 63 characters",
+        )
     declared = team.space(space) if space else None
     if declared is not None:
         if declared.sharing == "Private" and declared.owner != user:

@@ -15,6 +15,11 @@ from smstudio.errors import SmstudioError
 AppType = Literal["JupyterLab", "KernelGateway", "CodeEditor", "JupyterServer"]
 # Shapes SageMaker enforces on names (botocore's model: UserProfileName, ImageName, ...).
 PROFILE_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+# What smstudio takes: lower case (ssh host names are case-insensitive, so `Alice` would not
+# find its app) and short enough that `<user>-space` is still a SageMaker name (63).
+USER_NAME = r"^[a-z0-9](-*[a-z0-9]){0,56}$"
+SPACE_NAME = r"^[a-z0-9](-*[a-z0-9]){0,62}$"
+SPACE_SUFFIX = "-space"
 IMAGE_NAME = r"^[a-zA-Z0-9]([-.]?[a-zA-Z0-9]){0,62}$"
 DOMAIN_ID = r"^d-[a-z0-9]{12}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -99,7 +104,7 @@ class Identity(_Model):
 
 
 class User(_Model):
-    name: Annotated[str, Field(pattern=PROFILE_NAME)]
+    name: Annotated[str, Field(pattern=USER_NAME)]
     email: Annotated[str, Field(pattern=EMAIL)]
     git_name: Annotated[str, Field(pattern=r"^[\w .'@-]{1,100}$")] | None = None
     allowed_instance_types: list[InstanceType] | None = None
@@ -113,8 +118,8 @@ class Space(_Model):
     """A space the team file declares (apply creates it): Private to its owner, or
     Shared with every member of the domain."""
 
-    name: Annotated[str, Field(pattern=PROFILE_NAME)]
-    owner: Annotated[str, Field(pattern=PROFILE_NAME)]
+    name: Annotated[str, Field(pattern=SPACE_NAME)]
+    owner: Annotated[str, Field(pattern=USER_NAME)]
     sharing: Literal["Private", "Shared"] = "Shared"
     app_type: Literal["JupyterLab", "CodeEditor"] = "JupyterLab"
     instance_type: InstanceType | None = None
@@ -137,14 +142,23 @@ class Team(_Model):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"user names must be unique: {', '.join(duplicates)} repeated")
+        workspaces = {f"{n}{SPACE_SUFFIX}": n for n in names}
+        clashing = sorted(n for n in names if n in workspaces)
+        if clashing:
+            raise ValueError(
+                f"user {clashing[0]}: the name of {workspaces[clashing[0]]}'s own workspace "
+                "space; choose another user name"
+            )
         spaces = [s.name for s in self.spaces]
         for space in self.spaces:
             if spaces.count(space.name) > 1:
                 raise ValueError(f"space names must be unique: {space.name} repeated")
             if space.owner not in names:
                 raise ValueError(f"space {space.name}: owner {space.owner} is not a user")
-            if space.name in {f"{n}-space" for n in names}:
-                raise ValueError(f"space {space.name}: the name of a user's own workspace")
+            if space.name in workspaces or space.name in names:
+                raise ValueError(
+                    f"space {space.name}: the name of a user or of a user's own workspace"
+                )
             kind = space.instance_type or self.defaults.instance_type
             if kind not in self.defaults.allowed_instance_types:
                 raise ValueError(
@@ -199,13 +213,23 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+_PATTERN_WORDS = {
+    USER_NAME: "a user name is lower-case letters, digits and hyphens, at most 57 characters "
+    "(ssh host names ignore case; `<name>-space` must stay within SageMaker's 63)",
+    SPACE_NAME: "a space name is lower-case letters, digits and hyphens, at most 63 characters",
+}
+
+
 def explain(error: ValidationError, source: str) -> SmstudioError:
     lines, fixes = [], []
     for item in error.errors():
         where = _where(item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "string_pattern_mismatch":
-            message = f"{item['input']!r} does not match {item['ctx']['pattern']}"
+            pattern = item["ctx"]["pattern"]
+            words = _PATTERN_WORDS.get(pattern, f"does not match {pattern}")
+            message = f"{item['input']!r}: {words}" if pattern in _PATTERN_WORDS else (
+                f"{item['input']!r} {words}")  # fmt: skip
         lines.append(f"{source}: {where}: {message}")
         fix = _FIXES.get(item["type"], "correct the value")
         if fix not in fixes:

@@ -40,7 +40,9 @@ def test_the_example_team_file_loads() -> None:
     [
         (("[[users]]", "[[users]]\nnmae = 'x'"), "users[0].nmae: Extra inputs are not permitted", "check its spelling"),
         (('email = "alice@example.com"', 'email = "alice"'), "users[0].email: 'alice' does not match", "form shown"),
-        (('name = "alice"', 'name = "alice smith"'), "users[0].name: 'alice smith' does not match", "form shown"),
+        (('name = "alice"', 'name = "alice smith"'), "users[0].name: 'alice smith': a user name is lower-case letters", "form shown"),
+        (('name = "alice"', 'name = "Alice"'), "users[0].name: 'Alice': a user name is lower-case letters, digits and hyphens, at most 57 characters (ssh host names ignore case", "form shown"),
+        (('name = "alice"', f'name = "{"a" * 58}"'), f"users[0].name: '{'a' * 58}': a user name is", "form shown"),
         (('app_types = ["JupyterLab"]', 'app_types = ["Rstudio"]'), "images.lab.app_types[0]: Input should be", "values listed"),
         (('app_types = ["JupyterLab"]', "app_types = []"), "images.lab.app_types: List should have at least 1 item", "correct the value"),
         (('target = "jupyterlab"', "target = 3"), "images.lab.target: Input should be a valid string", "correct the value"),
@@ -96,7 +98,10 @@ def test_bad_toml_and_missing_files(tmp_path: Path) -> None:
         ('[identity]\nsaml_provider = "arn:aws:iam::123456789012:saml-provider/IdC"\n',
          "give saml_provider exactly when trust"),
         ('[[spaces]]\nname = "team"\nowner = "mallory"\n', "owner mallory is not a user"),
-        ('[[spaces]]\nname = "alice-space"\nowner = "alice"\n', "the name of a user's own workspace"),
+        ('[[spaces]]\nname = "alice-space"\nowner = "alice"\n', "the name of a user or of a user's own workspace"),
+        ('[[spaces]]\nname = "alice"\nowner = "alice"\n', "the name of a user or of a user's own workspace"),
+        ('[[spaces]]\nname = "Team"\nowner = "alice"\n', "a space name is lower-case"),
+        ('[[users]]\nname = "alice-space"\nemail = "a@b.c"\n', "user alice-space: the name of alice's own workspace space"),
         ('[[spaces]]\nname = "t"\nowner = "alice"\n[[spaces]]\nname = "t"\nowner = "alice"\n',
          "space names must be unique"),
         ('[[spaces]]\nname = "t"\nowner = "alice"\ninstance_type = "ml.p4d.24xlarge"\n',
@@ -119,3 +124,12 @@ def test_identity_spaces_and_principals_load() -> None:
     assert team.space("team") is not None and team.space("team").sharing == "Shared"  # type: ignore[union-attr]
     assert team.user("alice").iam_principal.endswith("role/alice-sso")  # type: ignore[union-attr]
     assert team.namespace == "ml-team"
+
+
+def test_the_cli_takes_only_space_names_ssh_can_reach() -> None:
+    from smstudio import apps
+
+    team = config.parse(GOOD, "team.toml")
+    with pytest.raises(SmstudioError, match="'Alice-Work' is not a space name") as info:
+        apps.workspace(None, team, "alice", "Alice-Work")
+    assert "lower-case" in info.value.fix
