@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Host setup for smstudio, shared by both README commands. Idempotent:
 #  - installs what is missing on Debian/Ubuntu (Docker engine with BuildKit named contexts,
-#    buildx, the distribution registry, debootstrap, skopeo-free tooling);
+#    the Docker client, buildx, the distribution registry, debootstrap);
 #  - starts dockerd in the background when it is not answering, and waits for its socket;
 #  - creates the project virtualenv (.venv) with the package and its dev tools.
 # On other systems it prints exactly what to install and exits non-zero.
@@ -37,6 +37,9 @@ install_debian_packages() {
   esac
   local need=()
   command -v dockerd >/dev/null || need+=(docker)
+  # Debian's docker.io ships no client: that is docker-cli (a docker in /usr/local/bin, as
+  # some machines have, is used as it is).
+  command -v docker >/dev/null || need+=(cli)
   [ -x /usr/libexec/docker/cli-plugins/docker-buildx ] || [ -x /usr/lib/docker/cli-plugins/docker-buildx ] \
     || buildx_ok || need+=(buildx)
   command -v docker-registry >/dev/null || need+=(registry)
@@ -66,6 +69,11 @@ PIN
   for n in "${need[@]}"; do
     case "$n" in
       docker) if [ "${VERSION_CODENAME:-}" = bookworm ]; then pkgs+=(docker.io/trixie); else pkgs+=(docker.io); fi;;
+      cli) case "${ID:-}:${VERSION_CODENAME:-}" in
+             debian:bookworm) pkgs+=(docker-cli/trixie);;
+             debian:*) pkgs+=(docker-cli);;
+             *) pkgs+=(docker.io);;  # Ubuntu's docker.io carries the client
+           esac;;
       buildx) if [ "${VERSION_CODENAME:-}" = bookworm ]; then pkgs+=(docker-buildx/trixie); else pkgs+=(docker-buildx); fi;;
       registry) pkgs+=(docker-registry);;
       debootstrap) pkgs+=(debootstrap);;
