@@ -18,6 +18,7 @@ name="smstudio-fresh-$$"
 volume="smstudio-fresh-docker-$$"
 bundle="$(mktemp -d)"
 
+# shellcheck disable=SC2329  # called by the trap below
 cleanup() {
   docker rm -f "$name" >/dev/null 2>&1 || true
   docker volume rm -f "$volume" >/dev/null 2>&1 || true
