@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from smstudio.config import SPACE_NAME, Team, is_valid_name
-from smstudio.errors import SmstudioError
+from smstudio.errors import BadInput, SmstudioError
 
 LIVE = ("Pending", "InService")
 
@@ -50,16 +50,16 @@ def find_domain(sm: Any, team: Team) -> str:
 def workspace(sm: Any, team: Team, user: str, space: str | None) -> Workspace:
     if team.user(user) is None:
         names = ", ".join(u.name for u in team.users)
-        raise SmstudioError(f"{user!r} is not in the team (users: {names})", "pick a team member")
+        raise BadInput(f"{user!r} is not in the team (users: {names})", "pick a team member")
     if space is not None and not is_valid_name(SPACE_NAME, space):
-        raise SmstudioError(
+        raise BadInput(
             f"{space!r} is not a space name smstudio takes",
             "use lower-case letters, digits and hyphens, at most 63 characters",
         )
     declared = team.space(space) if space else None
     if declared is not None:
         if declared.sharing == "Private" and declared.owner != user:
-            raise SmstudioError(
+            raise BadInput(
                 f"space {declared.name} is private to {declared.owner}",
                 "open your own workspace, or ask for the space to be shared in the team file",
             )
@@ -106,7 +106,7 @@ def up(
         or team.defaults.instance_type
     )
     if instance not in team.allowed_for(member):
-        raise SmstudioError(
+        raise BadInput(
             f"{ws.user} may not use {instance}",
             f"choose one of {', '.join(team.allowed_for(member))}",
         )

@@ -17,7 +17,9 @@ import boto3
 import botocore.config
 
 DEFAULT_REGION = "us-east-1"
-MAX_ATTEMPTS = 8
+# Retries under throttling (botocore's standard mode); SMSTUDIO_AWS_MAX_ATTEMPTS moves it
+# (tests that throttle on purpose).
+MAX_ATTEMPTS = int(os.environ.get("SMSTUDIO_AWS_MAX_ATTEMPTS", "8"))
 DEFAULT_PROFILE: str | None = None  # `smstudio --profile NAME`: wins over AWS_PROFILE
 
 

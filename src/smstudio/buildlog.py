@@ -1,11 +1,11 @@
 """Turn a failed `docker buildx bake` log into an error that names the problem and fix.
-Pure: text in, SmstudioError out."""
+Pure: text in, SmstudioError out (BadInput for a Dockerfile or base image of the user's)."""
 
 from __future__ import annotations
 
 import re
 
-from smstudio.errors import SmstudioError
+from smstudio.errors import BadInput, SmstudioError
 
 _PARSE = re.compile(r"(dockerfile parse error[^\n]*|unknown instruction[^\n]*)", re.IGNORECASE)
 _PULL = re.compile(
@@ -25,7 +25,7 @@ def explain(log: str, log_path: str, base_image: str | None) -> SmstudioError:
     where = f"full log: {log_path}"
     parse = _PARSE.search(log)
     if parse:
-        return SmstudioError(
+        return BadInput(
             f"a Dockerfile does not parse: {parse.group(1).strip()}",
             f"correct that Dockerfile line; `hadolint images/*/Dockerfile` checks them. {where}",
         )
@@ -41,7 +41,7 @@ def explain(log: str, log_path: str, base_image: str | None) -> SmstudioError:
         line_end = log.find("\n", pull.end())
         line = log[line_start : line_end if line_end != -1 else None].strip()
         cause = line.rsplit(": ", 2)[-2:] if ": " in line else [line]
-        return SmstudioError(
+        return BadInput(
             f"the base image {ref} cannot be pulled ({': '.join(cause)})",
             "check the name and your registry access, or build offline from a local base: "
             f"`smstudio images local-base` then `smstudio images build --local-base`. {where}",

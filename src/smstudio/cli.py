@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import botocore.exceptions
 import requests
 import typer
 from rich.console import Console
@@ -21,6 +20,7 @@ from smstudio import (
     apply,
     apps,
     aws,
+    awserrors,
     check,
     config,
     desired,
@@ -38,7 +38,7 @@ from smstudio import (
     usage,
     whoami,
 )
-from smstudio.errors import SmstudioError
+from smstudio.errors import BadInput, SmstudioError
 from smstudio.local import stack
 
 console = Console(stderr=True, emoji=False, highlight=False)
@@ -240,7 +240,7 @@ def build(
     smstudio images build jupyterlab --tag 1.0 --registry ACCOUNT.dkr.ecr.REGION.amazonaws.com/team
     """
     if local_base and base_image:
-        raise SmstudioError("--local-base and --base-image both given", "pass one of them")
+        raise BadInput("--local-base and --base-image both given", "pass one of them")
     if local_base:
         base_image = localbase.ensure(localbase.LocalBaseRequest(), console)
     request = images.BuildRequest(
@@ -377,11 +377,11 @@ def apply_team(
     replacing = [c for c in changes if c.action == "replace"]
     if changes and not yes:
         if not sys.stdin.isatty():
-            raise SmstudioError("apply needs confirmation", "pass --yes (no terminal to ask on)")
+            raise BadInput("apply needs confirmation", "pass --yes (no terminal to ask on)")
         typer.confirm(f"apply {len(changes)} change(s)?", abort=True)
     if replacing and not replace_spaces:
         if not sys.stdin.isatty():
-            raise SmstudioError(
+            raise BadInput(
                 f"{len(replacing)} space(s) would be replaced, deleting their homes: "
                 + ", ".join(c.target for c in replacing),
                 "check the plan; to go ahead, apply with --replace-spaces",
@@ -540,7 +540,7 @@ def ssh_command(
     public key goes to the app). `smstudio ssh alice -- nvidia-smi`."""
     if target == "proxy":
         if not command or len(command) != 1:
-            raise SmstudioError("usage: smstudio ssh proxy HOST", "give exactly one host name")
+            raise BadInput("usage: smstudio ssh proxy HOST", "give exactly one host name")
         raise typer.Exit(sshproxy.run(command[0], region))
     spec, host, env = _ssh_target(team, target)
     args = ssh.ssh_args(host, spec.domain.region, [])
@@ -593,7 +593,7 @@ def forward(
     for port in ports:
         local, _, remote = port.partition(":")
         if not (local.isdigit() and (remote or local).isdigit()):
-            raise SmstudioError(f"{port!r} is not PORT or LOCAL:REMOTE", "e.g. 8501 or 9000:8501")
+            raise BadInput(f"{port!r} is not PORT or LOCAL:REMOTE", "e.g. 8501 or 9000:8501")
         forwards += ["-L", f"127.0.0.1:{local}:127.0.0.1:{remote or local}"]
         console.print(f"127.0.0.1:{local} -> {host.name}:{remote or local}")
     options = ["-N", "-o", "ExitOnForwardFailure=yes", *forwards]
@@ -618,7 +618,7 @@ def ide_command(
     "attach" configuration through `smstudio forward TARGET PORT`. The app must be running
     and yours (checked the way SSH checks it; its host key is pinned on the way)."""
     if editor != "vscode":
-        raise SmstudioError(f"no IDE helper for {editor!r}", "use vscode; PyCharm: README")
+        raise BadInput(f"no IDE helper for {editor!r}", "use vscode; PyCharm: README")
     _, host, _ = _ssh_target(team, target)  # reachable, and yours: checked as SSH will be
     attach = ide.attach_configuration(host, port, remote_root)
     if write is not None:
@@ -648,7 +648,7 @@ def lcc_show(
     """Print the lifecycle script apply registers for APP_TYPE, readable, with its size."""
     spec, base = config.load(team)
     if app_type not in spec.lifecycle:
-        raise SmstudioError(
+        raise BadInput(
             f"{team} has no lifecycle script for {app_type!r} "
             f"(it has: {', '.join(spec.lifecycle) or 'none'})",
             "give one of those, or add it under [lifecycle]",
@@ -705,7 +705,7 @@ def iam_policy(
     member = spec.user(user)
     if member is None:
         names = ", ".join(u.name for u in spec.users) or "none"
-        raise SmstudioError(f"{team}: no user {user!r} (users: {names})", "pick a listed user")
+        raise BadInput(f"{team}: no user {user!r} (users: {names})", "pick a listed user")
     region = spec.domain.region
     clients = aws.Aws(region=region)
     if account is None:
@@ -751,58 +751,20 @@ def iam_policy(
     print(json.dumps(documents, indent=2))
 
 
-_FIXES = {
-    "AccessDeniedException": "your identity may not do this (see `smstudio whoami`); act on "
-    "your own profile, spaces and apps, or ask the platform team",
-    "ExpiredTokenException": "your session expired: sign in again (aws sso login, or "
-    "`smstudio local env --user USER` locally)",
-    "UnrecognizedClientException": "the access key is not known to this endpoint: check your "
-    "profile, or `smstudio local env` for the local Studio",
-}
-
-
-_FAMILIES = {
-    "AccessDenied": "AccessDeniedException",
-    "ExpiredToken": "ExpiredTokenException",
-    "InvalidClientTokenId": "UnrecognizedClientException",
-}
-
-
-def _aws_error(exc: Exception) -> SmstudioError:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", "?"))
-        family = _FAMILIES.get(code, code)
-        fix = _FIXES.get(family, "check the request")
-        operation = exc.operation_name
-        return SmstudioError(f"AWS refused {operation}: {code}: {error.get('Message', '')}", fix)
-    if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return SmstudioError(
-            "no AWS credentials found",
-            "sign in (aws sso login / --profile NAME), or for the local Studio: "
-            'eval "$(smstudio local env)"',
-        )
-    return SmstudioError(
-        f"cannot reach the AWS endpoint: {exc}",
-        "check your network; for the local Studio run `smstudio local up`",
-    )
-
-
 def main() -> None:
     try:
         try:
             app()
-        except (
-            botocore.exceptions.ClientError,
-            botocore.exceptions.NoCredentialsError,
-            botocore.exceptions.EndpointConnectionError,
-        ) as exc:
-            raise _aws_error(exc) from None
+        except Exception as exc:  # botocore's failures, said in words
+            translated = awserrors.translate(exc)
+            if translated is None:
+                raise
+            raise translated from None
     except SmstudioError as exc:
         console.print(f"[red]error:[/] {escape(exc.problem)}", soft_wrap=True)
         if exc.fix:
             console.print(f"  [yellow]fix:[/] {escape(exc.fix)}", soft_wrap=True)
-        raise SystemExit(2) from None
+        raise SystemExit(exc.exit_code) from None
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from smstudio.errors import SmstudioError
+from smstudio.errors import BadInput
 
 AppType = Literal["JupyterLab", "KernelGateway", "CodeEditor", "JupyterServer"]
 # Shapes SageMaker enforces on names (botocore's model: UserProfileName, ImageName, ...).
@@ -220,7 +220,7 @@ _PATTERN_WORDS = {
 }
 
 
-def explain(error: ValidationError, source: str) -> SmstudioError:
+def explain(error: ValidationError, source: str) -> BadInput:
     lines, fixes = [], []
     for item in error.errors():
         where = _where(item["loc"])
@@ -234,14 +234,14 @@ def explain(error: ValidationError, source: str) -> SmstudioError:
         fix = _FIXES.get(item["type"], "correct the value")
         if fix not in fixes:
             fixes.append(fix)
-    return SmstudioError("\n".join(lines), "; ".join(fixes))
+    return BadInput("\n".join(lines), "; ".join(fixes))
 
 
 def parse(text: str, source: str) -> Team:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SmstudioError(f"{source}: not valid TOML: {exc}", "fix the syntax there") from exc
+        raise BadInput(f"{source}: not valid TOML: {exc}", "fix the syntax there") from exc
     try:
         return Team.model_validate(data)
     except ValidationError as exc:
@@ -252,7 +252,7 @@ def load(path: Path) -> tuple[Team, Path]:
     """The team and the folder its relative paths are resolved from; lifecycle scripts
     must exist."""
     if not path.is_file():
-        raise SmstudioError(
+        raise BadInput(
             f"team file {path} does not exist",
             "pass --team PATH, or start from bootstrap/team.example.toml",
         )
@@ -260,7 +260,7 @@ def load(path: Path) -> tuple[Team, Path]:
     base = path.resolve().parent
     for app_type, script in team.lifecycle.items():
         if not (base / script).is_file():
-            raise SmstudioError(
+            raise BadInput(
                 f"{path}: lifecycle.{app_type}: script {script} not found (from {base})",
                 "give a path relative to the team file",
             )

@@ -10,7 +10,7 @@ from typing import Any
 
 from smstudio import iam
 from smstudio.config import Image, Space, Team, User
-from smstudio.errors import SmstudioError
+from smstudio.errors import BadInput
 from smstudio.kernels import KernelSpecDecl
 
 LCC_LIMIT = 16384  # base64 characters
@@ -23,13 +23,13 @@ def lcc_content(script: str, source: str) -> str:
     """A script as StudioLifecycleConfigContent: base64, Unix line endings, within the
     limit. Errors name the script and its size."""
     if "\r" in script:
-        raise SmstudioError(
+        raise BadInput(
             f"lifecycle script {source} has Windows (CRLF) line endings; Studio fails on them",
             f"convert it: sed -i 's/\\r$//' {source}",
         )
     encoded = base64.b64encode(script.encode()).decode()
     if len(encoded) > LCC_LIMIT:
-        raise SmstudioError(
+        raise BadInput(
             f"lifecycle script {source} is {len(script.encode())} bytes, {len(encoded)} "
             f"characters in base64; Studio accepts at most {LCC_LIMIT}",
             "move the bulk into the image (e.g. /opt/smstudio/lcc) and keep the lifecycle "
@@ -65,13 +65,13 @@ def jupyterlab_config(
     env = env or {}
     too_long = [a for a in arguments if len(a) > ARG_LEN_MAX]
     if len(arguments) > ARGS_MAX or too_long:
-        raise SmstudioError(
+        raise BadInput(
             f"ContainerArguments: {len(arguments)} given, longest {max(map(len, arguments))} "
             f"characters; Studio allows {ARGS_MAX} of at most {ARG_LEN_MAX}",
             "move settings into the image's jupyter_server_config.py",
         )
     if len(env) > ENV_MAX:
-        raise SmstudioError(
+        raise BadInput(
             f"ContainerEnvironmentVariables: {len(env)} given; Studio allows {ENV_MAX}",
             "set the rest in the image (ENV) or in a lifecycle script",
         )

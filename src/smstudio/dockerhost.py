@@ -7,7 +7,7 @@ from functools import cache
 import docker
 from docker.errors import DockerException
 
-from smstudio.errors import SmstudioError
+from smstudio.errors import BadInput, SmstudioError
 
 
 @cache
@@ -27,7 +27,7 @@ def get_image(ref: str) -> docker.models.images.Image:
     try:
         return client().images.get(ref)
     except docker.errors.ImageNotFound as exc:
-        raise SmstudioError(
+        raise BadInput(
             f"image {ref!r} is not in the local Docker engine",
             "build it (smstudio images build) or pull it first; `smstudio images list` "
             "shows what is built",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from smstudio import iam
-from smstudio.errors import SmstudioError
+from smstudio.errors import BadInput
 
 
 def secret_name(domain_id: str, user: str) -> str:
@@ -19,14 +19,14 @@ def store(sm: Any, secrets: Any, domain_id: str, user: str, token: str) -> str:
     """Create or update the secret; 'created' or 'updated'."""
     token = token.strip()
     if not token or "\n" in token:
-        raise SmstudioError(
+        raise BadInput(
             "the git token is empty or spans several lines",
             "paste the token alone, e.g. `smstudio git-token set USER < token.txt`",
         )
     try:
         sm.describe_user_profile(DomainId=domain_id, UserProfileName=user)
     except sm.exceptions.ResourceNotFound:
-        raise SmstudioError(
+        raise BadInput(
             f"user {user} has no profile in domain {domain_id}",
             "check the name, or add the user to the team file and run `smstudio apply`",
         ) from None

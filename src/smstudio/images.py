@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from smstudio import buildlog, dockerhost, project
-from smstudio.errors import SmstudioError
+from smstudio.errors import BadInput, SmstudioError
 
 TARGETS = ("base", "kernelgateway", "jupyterlab", "datascience")
 GROUPS = ("default", "all")
@@ -33,7 +33,7 @@ class BuildRequest:
 def validate_targets(targets: tuple[str, ...]) -> None:
     unknown = [t for t in targets if t not in TARGETS + GROUPS]
     if unknown:
-        raise SmstudioError(
+        raise BadInput(
             f"unknown build target(s): {', '.join(unknown)}",
             f"choose from {', '.join(TARGETS + GROUPS)}",
         )

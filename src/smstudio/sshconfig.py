@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from smstudio.errors import SmstudioError
+from smstudio.errors import BadInput, SmstudioError
 
 SUFFIX = ".studio.sagemaker"
 SSHD_PORT = 2222  # in the container, on 127.0.0.1: sshd runs as the app's user
@@ -38,7 +38,7 @@ def parse_host(name: str) -> StudioHost:
     bare = name.lower().removesuffix(SUFFIX) if name.lower().endswith(SUFFIX) else None
     found = HOST.match(bare) if bare is not None else None
     if found is None:
-        raise SmstudioError(
+        raise BadInput(
             f"{name!r} is not a Studio host name",
             f"use <app>.<user-or-space>.<domain-id>{SUFFIX}, "
             f"e.g. default.alice-space.d-abc123def456{SUFFIX}, or a user name",

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args.host, args.region)
     except SmstudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from smstudio import apps, iam
 from smstudio.config import Team
-from smstudio.errors import SmstudioError
+from smstudio.errors import BadInput, SmstudioError
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,11 @@ def role_credentials(clients: Any, team: Team, user: str) -> dict[str, str]:
     member = team.user(user)
     if member is None:
         names = ", ".join(u.name for u in team.users) or "none"
-        raise SmstudioError(f"no user {user!r} in the team (users: {names})", "pick a listed user")
+        raise BadInput(f"no user {user!r} in the team (users: {names})", "pick a listed user")
     role = iam.Names(team.namespace).user_role(user)
     if member.iam_principal:
         if ":user/" in member.iam_principal:
-            raise SmstudioError(
+            raise BadInput(
                 f"{user} acts as the IAM user {member.iam_principal}, which has no role to assume",
                 "use that user's own access key",
             )

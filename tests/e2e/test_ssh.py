@@ -229,7 +229,7 @@ def test_bob_is_refused_alices_app(studio: Studio) -> None:
     }
     command = [sys.executable, "-m", "smstudio.cli", "ssh", "--team", team, host, "--", "id"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2, done.stdout
+    assert done.returncode == 1, done.stdout
     assert f"{host} is not yours" in done.stderr and "belongs to someone else" in done.stderr
     assert "Traceback" not in done.stderr
     assert "ssm:SendCommand" in done.stderr and "smstudio-ml-team-user-bob/bob" in done.stderr
@@ -237,7 +237,7 @@ def test_bob_is_refused_alices_app(studio: Studio) -> None:
     proxy = [sys.executable, "-m", "smstudio.cli", "ssh", "proxy", host]
     done = subprocess.run(proxy, env=env, capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)  # fmt: skip
-    assert done.returncode == 2 and "is not yours" in done.stderr
+    assert done.returncode == 1 and "is not yours" in done.stderr
     alice = {**studio.user_env(None), **as_user(studio, "alice"),
              "SMSTUDIO_STATE_DIR": str(studio["laptop"] / "alice")}  # fmt: skip
     command = [sys.executable, "-m", "smstudio.cli", "ssh", "--team", team, host, "--", "id", "-un"]
@@ -248,11 +248,11 @@ def test_bob_is_refused_alices_app(studio: Studio) -> None:
 
 def test_preflight_errors_say_what_to_do(studio: Studio) -> None:
     done = smstudio(studio, "ssh", "--team", str(studio["team"]), "bob", "--", "true")
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert "no space or user 'bob-space'" in done.stderr and "smstudio up" in done.stderr
     private_space(studio.user("bob").client("sagemaker"), studio["domain"], "bob", "bob-space")
     done = smstudio(studio, "ssh", "--team", str(studio["team"]), "bob", "--", "true")
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert "not running" in done.stderr and "smstudio up" in done.stderr
     done = smstudio(studio, "ssh", "--team", str(studio["team"]), "alice.example.com")
     assert done.returncode == 2 and "not a Studio host name" in done.stderr

@@ -63,8 +63,8 @@ def studio(
 
 
 def refused(done: Any, action: str) -> None:
-    """A CLI refusal: exit 2, AWS's AccessDenied naming the action, a fix, no traceback."""
-    assert done.returncode == 2, (done.stdout, done.stderr)
+    """A CLI refusal: exit 1, AWS's AccessDenied naming the action, a fix, no traceback."""
+    assert done.returncode == 1, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
     assert "AccessDenied" in done.stderr or "not yours" in done.stderr, done.stderr
     assert action in done.stderr, done.stderr
@@ -150,7 +150,7 @@ def test_a_shared_space_opens_for_members(studio: Studio, tmp_path: Path) -> Non
     refused(studio.cli("bob", "down", "bob", "--space", "team-shared"), "sagemaker:DeleteApp")
     host = f"default.team-shared.{studio['domain']}.studio.sagemaker"
     ssh = studio.cli("bob", "ssh", host, "--", "true", env={"SMSTUDIO_STATE_DIR": str(tmp_path)})
-    assert ssh.returncode == 2 and "shared space, which takes no SSH" in ssh.stderr
+    assert ssh.returncode == 1 and "shared space, which takes no SSH" in ssh.stderr
     logs = studio["clients"].client("logs")
     wait_for(lambda: usage.latest(logs, studio["domain"]).get("team-shared"), 60,
              "the shared space's home usage")  # fmt: skip
@@ -245,14 +245,15 @@ def test_whoami_profiles_and_failures_in_words(studio: Studio, tmp_path: Path) -
     admin = studio.cli(None, "whoami")
     assert "account root" in admin.stdout and "platform admin" in admin.stdout
     unknown = studio.cli(None, "status", env={"AWS_ACCESS_KEY_ID": "AKIAUNKNOWNUNKNOWN00"})
-    assert unknown.returncode == 2 and "UnrecognizedClientException" in unknown.stderr
+    assert unknown.returncode == 1 and "UnrecognizedClientException" in unknown.stderr
     assert "Traceback" not in unknown.stderr and "fix:" in unknown.stderr
     empty = {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull,
              "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
     nothing = studio.cli(None, "status", env=empty, drop=no_keys)
-    assert nothing.returncode == 2 and "no AWS credentials found" in nothing.stderr, nothing.stderr
+    assert nothing.returncode == 1 and "no AWS credentials found" in nothing.stderr, nothing.stderr
     down = studio.cli(None, "status", env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
-    assert down.returncode == 2 and "cannot reach the AWS endpoint" in down.stderr
+    assert down.returncode == 1 and "the local Studio is not running" in down.stderr
+    assert "smstudio local up" in down.stderr
     assert "Traceback" not in down.stderr
 
 

@@ -116,7 +116,7 @@ def test_cli_env_and_status(layout: stack.Layout, monkeypatch: pytest.MonkeyPatc
         return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
     before = run("env")
-    assert before.returncode == 2 and "smstudio local up" in before.stderr  # no key yet
+    assert before.returncode == 1 and "smstudio local up" in before.stderr  # no key yet
     assert run("up").returncode == 0
     env = run("env")
     assert env.returncode == 0
