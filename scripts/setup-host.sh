@@ -44,6 +44,8 @@ install_debian_packages() {
     || buildx_ok || need+=(buildx)
   command -v docker-registry >/dev/null || need+=(registry)
   command -v debootstrap >/dev/null || need+=(debootstrap)
+  command -v ssh >/dev/null || need+=(ssh)    # smstudio ssh / forward, the laptop side
+  command -v curl >/dev/null || need+=(curl)  # images/base/fetch-verified.sh, in the tests
   [ "${#need[@]}" -eq 0 ] && return 0
   log "installing: ${need[*]}"
   if [ "${VERSION_CODENAME:-}" = bookworm ]; then
@@ -77,6 +79,8 @@ PIN
       buildx) if [ "${VERSION_CODENAME:-}" = bookworm ]; then pkgs+=(docker-buildx/trixie); else pkgs+=(docker-buildx); fi;;
       registry) pkgs+=(docker-registry);;
       debootstrap) pkgs+=(debootstrap);;
+      ssh) pkgs+=(openssh-client);;
+      curl) pkgs+=(curl);;
     esac
   done
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends \

@@ -248,18 +248,49 @@ class DockerAppRuntime:
         port = self.settings.aws_endpoint.rsplit(":", 1)[1]
         return relay.start(f"unix:{self.endpoint_dir / 'aws'}.sock", f"tcp:{port}")
 
-    def reopen(self) -> list[str]:
-        """After a restart of the local Studio: gates again for the apps still serving
-        (their containers kept running); the ARNs reopened."""
-        tables = self.snapshot()
-        reopened = []
-        for app in tables.get("apps", {}).values():
-            if app["Status"] != "InService" or not self._containers_of(app["AppArn"]):
-                continue
-            self._open_gate(app)
-            self.report(app["AppArn"], "InService", None, self._endpoint(app["AppArn"]))
-            reopened.append(app["AppArn"])
-        return reopened
+    def reconcile(self) -> dict[str, str]:
+        """At start, after the local Studio stopped (or crashed): each app's recorded
+        status made true again. Serving apps whose containers still run get their door
+        back; an app that was starting is failed (its start was cut short) and one that
+        was being deleted is deleted; an app whose container is gone is failed. What was
+        done, by app ARN."""
+        done = {}
+        for app in self.snapshot().get("apps", {}).values():
+            arn, status = app["AppArn"], app["Status"]
+            alive = bool(self._containers_of(arn))
+            if status == "InService" and alive:
+                self._open_gate(app)
+                self.report(arn, "InService", None, self._endpoint(arn))
+                done[arn] = "reopened"
+            elif status in ("Pending", "InService"):
+                self._remove(arn)
+                why = "was starting" if status == "Pending" else "was serving"
+                reason = f"The local Studio stopped while the app {why}; start the app again"
+                self.report(arn, "Failed", reason)
+                done[arn] = "failed"
+            elif status == "Deleting":
+                self._remove(arn)
+                self.report(arn, "Deleted")
+                done[arn] = "deleted"
+        return done
+
+    def watch(self, interval: float = 5.0) -> threading.Thread:
+        """Fail serving apps whose container stopped (a crash, dockerd restarted), as
+        Studio reports an app whose instance went away."""
+
+        def loop() -> None:
+            while True:
+                time.sleep(interval)
+                with contextlib.suppress(Exception):  # Docker away for a moment: next round
+                    for app in self.snapshot().get("apps", {}).values():
+                        arn = app["AppArn"]
+                        if app["Status"] == "InService" and not self._containers_of(arn):
+                            self._remove(arn)
+                            self.report(arn, "Failed", "The app's container stopped")
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        return thread
 
     # InstanceHost protocol (the control plane's SSM managed instances)
     @staticmethod

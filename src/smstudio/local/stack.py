@@ -26,6 +26,7 @@ import requests
 
 from smstudio import dockerhost, localbase, project
 from smstudio.errors import SmstudioError
+from smstudio.local import durable
 
 HOST = "127.0.0.1"
 ACCOUNT = "123456789012"
@@ -92,13 +93,12 @@ def endpoints(ports: Ports) -> dict[str, str]:
 
 def admin_keys(layout: Layout) -> dict[str, str]:
     """The local Studio's root key (its platform admin), written by its AWS endpoint."""
-    try:
-        keys = json.loads(layout.admin.read_text())
-    except (OSError, ValueError) as exc:
+    keys, _ = durable.read_json(layout.admin)
+    if not isinstance(keys, dict):
         raise SmstudioError(
             f"the local Studio in {layout.root} has no admin key yet",
             "start it with `smstudio local up`",
-        ) from exc
+        )
     return {k: str(v) for k, v in keys.items()}
 
 
@@ -183,35 +183,65 @@ def _registry_binary() -> str:
     )
 
 
-def _read_pids(layout: Layout) -> dict[str, int]:
-    if not layout.pids.exists():
-        return {}
-    return {k: int(v) for k, v in json.loads(layout.pids.read_text()).items()}
+@dataclass(frozen=True)
+class Started:
+    """A process `up` started: its pid and what makes it that process (its start time
+    since boot and its command line), so a pid reused after a reboot is never taken for
+    it."""
 
+    pid: int
+    start: str
+    cmd: str
 
-def _alive(pid: int) -> bool:
-    """Running, and not a zombie (reaped here when this process started it)."""
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+    @classmethod
+    def of(cls, pid: int) -> Started | None:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[-1].split()
+        return cls(pid, fields[19] if len(fields) > 19 else "", cmd)
+
+    def running(self) -> bool:
+        """Still this very process, running (not a zombie)."""
+        try:
+            if os.waitpid(self.pid, os.WNOHANG)[0] == self.pid:
+                return False
+        except ChildProcessError:
+            pass  # not our child: `up` ran in another process
+        now = Started.of(self.pid)
+        if now is None or (now.start, now.cmd) != (self.start, self.cmd):
             return False
-    except ChildProcessError:
-        pass  # not our child: `up` ran in another process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+        return state != "Z"
 
 
-def up(layout: Layout, ports: Ports, timeout: float = 60) -> dict[str, str]:
+def _read_pids(layout: Layout) -> dict[str, Started]:
+    found, _ = durable.read_json(layout.pids)
+    if not isinstance(found, dict):
+        return {}
+    out = {}
+    for name, entry in found.items():
+        if isinstance(entry, dict) and {"pid", "start", "cmd"} <= set(entry):
+            out[name] = Started(int(entry["pid"]), str(entry["start"]), str(entry["cmd"]))
+    return out
+
+
+def _write_pids(layout: Layout, pids: dict[str, Started]) -> None:
+    text = json.dumps({n: {"pid": p.pid, "start": p.start, "cmd": p.cmd} for n, p in pids.items()})
+    durable.write(layout.pids, text)
+
+
+def up(layout: Layout, ports: Ports, timeout: float = 120) -> dict[str, str]:
     """Start whatever is not running and wait until every service answers (the AWS
-    endpoint restores its state as it starts). Idempotent."""
-    layout.root.mkdir(parents=True, exist_ok=True)
+    endpoint restores its state as it starts). Idempotent. The state folder is the
+    user's alone (0700)."""
+    layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    layout.root.chmod(0o700)
     layout.logs.mkdir(exist_ok=True)
     layout.registry_dir.mkdir(exist_ok=True)
-    pids = {k: v for k, v in _read_pids(layout).items() if _alive(v)}
+    pids = {k: v for k, v in _read_pids(layout).items() if v.running()}
     running = health(ports)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     for name, cmd in _commands(layout, ports).items():
@@ -219,17 +249,18 @@ def up(layout: Layout, ports: Ports, timeout: float = 60) -> dict[str, str]:
             continue
         if name in pids:
             raise SmstudioError(
-                f"local Studio {name} (pid {pids[name]}) is running but not answering",
+                f"local Studio {name} (pid {pids[name].pid}) is running but not answering",
                 "run `smstudio local down`, then `smstudio local up`",
             )
         log = (layout.logs / f"{name}.log").open("ab")
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)  # fmt: skip
-        pids[name] = proc.pid
-    layout.pids.write_text(json.dumps(pids))
+        forked = Started.of(proc.pid)  # its start time is the fork's; its command, ours
+        pids[name] = Started(proc.pid, forked.start if forked else "", " ".join(cmd))
+    _write_pids(layout, pids)
     deadline = time.monotonic() + timeout
     while not all((status := health(ports)).values()):
-        dead = [n for n, pid in pids.items() if not status[n] and not _alive(pid)]
+        dead = [n for n, started in pids.items() if not status[n] and not started.running()]
         if dead or time.monotonic() > deadline:
             which = ", ".join(dead or [n for n, ok in status.items() if not ok])
             raise SmstudioError(
@@ -241,17 +272,18 @@ def up(layout: Layout, ports: Ports, timeout: float = 60) -> dict[str, str]:
 
 
 def down(layout: Layout, timeout: float = 20) -> list[str]:
-    """Stop the services this folder started; their state stays on disk."""
+    """Stop the services this folder started (and only them: a pid now held by another
+    process is left alone); their state stays on disk."""
     stopped = []
-    for name, pid in _read_pids(layout).items():
-        if not _alive(pid):
+    for name, started in _read_pids(layout).items():
+        if not started.running():
             continue
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(started.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while started.running() and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
+        if started.running():
+            os.killpg(started.pid, signal.SIGKILL)
         stopped.append(name)
     layout.pids.unlink(missing_ok=True)
     return stopped

@@ -24,6 +24,7 @@ from smstudio.local.controlplane.store import Store
 
 DEFAULT_ACCOUNT = "123456789012"
 LCC_MAX = 16384
+READS = ("Describe", "List")  # operations that change nothing: no write to disk
 Params = dict[str, Any]
 
 
@@ -118,7 +119,8 @@ class ControlPlane:
         model.validate_input(op, params)
         with self.store.lock:
             result = handler(params, Context(region))
-            self.store.save()
+            if not operation.startswith(READS):
+                self.store.save()
         model.validate_output(op, result)
         return result
 

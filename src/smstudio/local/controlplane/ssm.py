@@ -70,7 +70,8 @@ class Ssm:
         model.validate_input(op, params)
         with self.store.lock:
             result = handler(params, region, caller)
-            self.store.save()
+            if not operation.startswith(("Describe", "List", "Get")):
+                self.store.save()
         model.validate_output(op, result)
         return result
 

@@ -4,11 +4,12 @@ local Studio keeps everything across `down`/`up`."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from smstudio.local import durable
 
 _STAMP = "__datetime__"
 
@@ -35,14 +36,18 @@ def _decode(value: Any) -> Any:
 
 class Store:
     """kind -> key -> resource (a dict). All access under one lock; every change is
-    written through to disk atomically."""
+    written through to disk durably (smstudio.local.durable: fsynced, atomic, the previous
+    version kept); at start an empty or cut-short file gives way to that backup."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.lock = threading.RLock()
         self.data: dict[str, dict[str, Any]] = {}
-        if path is not None and path.exists():
-            self.data = _decode(json.loads(path.read_text()))
+        self.note: str | None = None  # what reading the state ran into, if anything
+        if path is not None:
+            found, self.note = durable.read_json(path)
+            if isinstance(found, dict):
+                self.data = _decode(found)
 
     def table(self, kind: str) -> dict[str, Any]:
         return self.data.setdefault(kind, {})
@@ -50,7 +55,4 @@ class Store:
     def save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(_encode(self.data), indent=1, sort_keys=True))
-        os.replace(temporary, self.path)
+        durable.write(self.path, json.dumps(_encode(self.data), indent=1, sort_keys=True))

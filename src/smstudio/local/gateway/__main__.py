@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+from smstudio.local import durable
 from smstudio.local.controlplane.operations import ControlPlane
 from smstudio.local.controlplane.ssm import Ssm
 from smstudio.local.controlplane.store import Store
@@ -25,14 +26,7 @@ ADMIN_FILE = "admin-credentials.json"  # the root key, for `smstudio local env` 
 
 
 def write_admin(state: Path, keys: dict[str, str]) -> None:
-    path = state / ADMIN_FILE
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(keys, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    durable.write(state / ADMIN_FILE, json.dumps(keys), mode=0o600)
 
 
 def main() -> None:
@@ -45,10 +39,16 @@ def main() -> None:
     parser.add_argument("--no-apps", action="store_true", help="no app runtime (no Docker)")
     args = parser.parse_args()
     url = f"http://127.0.0.1:{args.port}"
+    args.state.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = Store(args.state / "studio.json")
+    if store.note:
+        print(f"local Studio state: {store.note}", file=sys.stderr, flush=True)
     plane = ControlPlane(store, resolver=RegistryResolver(args.registry), presign_base=url)
     moto = Moto(plane.account, args.state / "aws-journal.jsonl")
-    moto.replay()
+    replayed = moto.replay()
+    failed = moto.replay_failures
+    print(f"local Studio: replayed {replayed} AWS requests, {len(failed)} failed"
+          + "".join(f"\n  {f}" for f in failed[:20]), file=sys.stderr, flush=True)  # fmt: skip
     identities = Identities(store, moto, plane.account)
     write_admin(args.state, identities.root_key())
     ssm = Ssm(store, plane.account)
@@ -73,7 +73,10 @@ def main() -> None:
         ssm.host = runtime
     server = GatewayServer(gateway, args.port, runtime).start()
     if runtime is not None:
-        runtime.reopen()
+        done = runtime.reconcile()
+        if done:
+            print(f"local Studio: apps reconciled: {done}", file=sys.stderr, flush=True)
+        runtime.watch()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

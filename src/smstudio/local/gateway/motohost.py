@@ -2,15 +2,17 @@
 Manager, CloudWatch Logs, SES, EventBridge, Lambda, EFS) are reached only through the
 gateway, which authorized the request first. Its state is kept by a journal of the
 requests that changed something, appended (and fsynced) as they are served and replayed
-at the next start. The gateway also reads moto's IAM and Secrets Manager state here to
-authorize (roles, users and their keys, policies, tags); this is the one module that
-knows moto's models."""
+at the next start: each entry encrypted with a key of its own (journal.key, 0600) and
+without the request's credentials, so no secret lies in it in plain text. The gateway
+also reads moto's IAM and Secrets Manager state here to authorize (roles, users and their
+keys, policies, tags); this is the one module that knows moto's models."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import re
 import threading
 from collections.abc import Iterable
 from functools import lru_cache
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from smstudio.local import durable
 from smstudio.local.gateway.identities import RoleInfo, UserInfo
 from smstudio.local.gateway.protocol import RawRequest, Response
 
@@ -37,6 +40,20 @@ def _document(text: str) -> dict[str, Any]:
         return dict(json.loads(unquote(text)))
 
 
+SCOPE = re.compile(r"Credential=[^/]+/(?P<scope>\d{8}/[^/]+/[^/]+)/aws4_request")
+
+
+def _scrubbed(headers: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The headers without credentials; the signature's scope (service, region) stays, as
+    moto needs it to know the service."""
+    out = {k: v for k, v in headers.items() if k not in ("x-amz-security-token", "authorization")}
+    found = SCOPE.search((headers.get("authorization") or [""])[0])
+    if found:
+        out["authorization"] = [f"AWS4-HMAC-SHA256 Credential=REPLAY/{found['scope']}/aws4_request"
+                                ", SignedHeaders=host, Signature=" + "0" * 64]  # fmt: skip
+    return out
+
+
 class Moto:
     def __init__(self, account: str, journal: Path | None) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -45,6 +62,19 @@ class Moto:
         self.journal = journal
         self.app = DomainDispatcherApplication(create_backend_app)
         self.lock = threading.RLock()
+        self.replay_failures: list[str] = []
+        self._cipher: Any = None
+
+    def _fernet(self) -> Any:
+        """The journal's cipher; its key made on first use, beside the journal."""
+        from cryptography.fernet import Fernet
+
+        if self._cipher is None and self.journal is not None:
+            key_file = self.journal.with_name("journal.key")
+            if not key_file.exists():
+                durable.write(key_file, Fernet.generate_key().decode())
+            self._cipher = Fernet(key_file.read_text().strip().encode())
+        return self._cipher
 
     # --- serving ----------------------------------------------------------------------
 
@@ -87,13 +117,15 @@ class Moto:
             "method": request.method,
             "path": request.path,
             "query": request.query,
-            "headers": {k: list(v) for k, v in request.headers.items()},
+            "headers": _scrubbed({k: list(v) for k, v in request.headers.items()}),
             "body": base64.b64encode(request.body).decode(),
         }
+        sealed = self._fernet().encrypt(json.dumps(entry).encode()).decode()
         with self.journal.open("a") as out:
-            out.write(json.dumps(entry) + "\n")
+            out.write(json.dumps({"sealed": sealed}) + "\n")
             out.flush()
             os.fsync(out.fileno())
+        self.journal.chmod(0o600)
 
     def replay(self) -> int:
         """Serve the journal again (at start); the number of requests replayed. A line cut
@@ -106,11 +138,15 @@ class Moto:
         for line in lines:
             try:
                 entry = json.loads(line)
-            except ValueError:
+                if "sealed" in entry:
+                    entry = json.loads(self._fernet().decrypt(entry["sealed"].encode()))
+            except Exception:  # a line cut short by a crash, or not this journal's key
                 continue
             request = RawRequest(entry["method"], entry["path"], entry["query"],
                                  entry["headers"], base64.b64decode(entry["body"]))  # fmt: skip
-            self.forward(request, record=False)
+            answer = self.forward(request, record=False)
+            if answer.status >= 300:
+                self.replay_failures.append(f"{request.method} {request.path}: {answer.status}")
             kept.append(line)
             done += 1
         if len(kept) != len(lines):
