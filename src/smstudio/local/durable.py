@@ -1,8 +1,8 @@
 """Files the local Studio keeps its state in, written so that a crash at any moment loses
-nothing: the new content goes to a temporary file, is fsynced, and replaces the old one
-(itself kept as `<name>.bak`), and the folder is fsynced. Reading takes the file, or its
-backup when the file is empty or cut short; a file that cannot be read is moved aside,
-never overwritten."""
+nothing: the new content goes to a temporary file, is fsynced and replaces the old one,
+the folder is fsynced, and the same is then done for a copy, `<name>.bak`. Reading takes
+the file, or the copy when the file is empty or cut short (so either can be lost); a file
+that cannot be read is moved aside, never overwritten."""
 
 from __future__ import annotations
 
@@ -23,8 +23,7 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-def write(path: Path, text: str, mode: int = 0o600) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _replace(path: Path, text: str, mode: int) -> None:
     temporary = path.with_name(path.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as out:
@@ -32,11 +31,14 @@ def write(path: Path, text: str, mode: int = 0o600) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.chmod(temporary, mode)
-    if path.exists() and path.stat().st_size:
-        with contextlib.suppress(OSError):
-            os.replace(path, backup_of(path))
     os.replace(temporary, path)
     _fsync_folder(path.parent)
+
+
+def write(path: Path, text: str, mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _replace(path, text, mode)
+    _replace(backup_of(path), text, mode)
 
 
 def backup_of(path: Path) -> Path:

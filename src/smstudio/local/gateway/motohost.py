@@ -71,9 +71,11 @@ class Moto:
 
         if self._cipher is None and self.journal is not None:
             key_file = self.journal.with_name("journal.key")
-            if not key_file.exists():
-                durable.write(key_file, Fernet.generate_key().decode())
-            self._cipher = Fernet(key_file.read_text().strip().encode())
+            found, _ = durable.read_json(key_file)
+            if not isinstance(found, dict) or "key" not in found:
+                found = {"key": Fernet.generate_key().decode()}
+                durable.write(key_file, json.dumps(found))
+            self._cipher = Fernet(str(found["key"]).encode())
         return self._cipher
 
     # --- serving ----------------------------------------------------------------------
