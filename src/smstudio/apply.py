@@ -40,7 +40,10 @@ AIC_KEYS = ("KernelGatewayImageConfig", "JupyterLabAppImageConfig", "CodeEditorA
 MANAGED = [{"Key": "managed-by", "Value": "smstudio"}]
 # Apps' sessions carry their user as aws:SourceIdentity (IAM confines git tokens with it).
 IDENTITY = {"ExecutionRoleIdentityConfig": "USER_PROFILE_NAME"}
-MUTATING = ("Create", "Update", "Put", "Delete", "Add", "Attach", "Tag", "Untag")
+# Calls that change nothing; every other call counts as a change (an allow-list of reads,
+# so a new kind of write is never missed).
+READS = ("Describe", "Get", "List", "Head", "BatchGet", "Search", "Query", "Scan", "Select",
+         "Lookup", "Filter", "Simulate", "Validate", "AssumeRole")  # fmt: skip
 
 
 @dataclass
@@ -233,12 +236,17 @@ class Registrar:
         latest = None
         with contextlib.suppress(sm.exceptions.ResourceNotFound):
             latest = sm.describe_image_version(ImageName=name)
-        if (
-            latest
-            and latest.get("ImageVersionStatus") == "CREATED"
-            and latest.get("ContainerImage", "").endswith(pushed.digest)
-        ):
-            return
+        if latest and latest.get("ImageVersionStatus") == "CREATING":
+            # an earlier run made it and stopped before it was CREATED: see it through
+            self._wait_version(sm, name, int(latest["Version"]))
+            latest = sm.describe_image_version(ImageName=name)
+        if latest and latest.get("ImageVersionStatus") == "CREATED":
+            current = latest.get("ContainerImage", "")
+            same = current.endswith(pushed.digest) or (
+                bool(pushed.config) and push.config_digest(current, self.clients) == pushed.config
+            )
+            if same:  # the same image (its config digest), whatever the manifest's
+                return
         self._change("image version", name, "create", f"{pushed.uri} ({pushed.digest[:19]})")
         arn = sm.create_image_version(
             ImageName=name, BaseImage=pushed.uri, ClientToken=str(uuid.uuid4())
@@ -503,11 +511,12 @@ def _document(value: Any) -> Any:
 
 
 def count_mutations(clients: aws.Aws) -> list[str]:
-    """Register a hook on every client `clients` makes that records mutating calls."""
+    """Register a hook on every client `clients` makes that records each call that is not
+    a read."""
     seen: list[str] = []
 
     def record(model: Any, **_: Any) -> None:
-        if model.name.startswith(MUTATING):
+        if not model.name.startswith(READS):
             seen.append(f"{model.service_model.service_name}:{model.name}")
 
     clients.event_hooks.append(("before-call.*.*", record))

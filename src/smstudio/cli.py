@@ -18,6 +18,7 @@ from rich.table import Table
 
 from smstudio import (
     apply,
+    applylock,
     apps,
     aws,
     awserrors,
@@ -362,18 +363,40 @@ def apply_team(
             "cannot change them: the space and its home are deleted and made again).",
         ),
     ] = False,
+    lock_wait: Annotated[
+        float, typer.Option(help="Seconds to wait for another apply of the team to finish.")
+    ] = 600,
+    break_lock: Annotated[
+        bool,
+        typer.Option("--break-lock", help="Take the team's apply lock from an apply that died."),
+    ] = False,
 ) -> None:
     """Register the team file into its domain: IAM roles, images and versions, app image
     configs, lifecycle configs, domain defaults, user policies and profiles.
 
-    Shows the plan first, then applies in that order. A second apply changes nothing.
-    Against the local Studio: eval "$(smstudio local env)" first.
+    Shows the plan first, then applies in that order. A second apply changes nothing. One
+    apply of a team runs at a time (a lock in the account; a second waits). Against the
+    local Studio: eval "$(smstudio local env)" first.
     """
-    console.print("plan:")
-    changes = _registrar(team, tag, dry_run=True).run()
     if dry_run:
+        console.print("plan:")
+        changes = _registrar(team, tag, dry_run=True).run()
         out.print(f"{len(changes)} change(s) planned" if changes else "nothing to change")
         return
+    spec, _ = config.load(team)
+    ssm = aws.Aws(region=spec.domain.region).client("ssm")
+    with console.status("taking the apply lock", spinner="dots") as status:
+        lock = applylock.held(ssm, spec.namespace, lock_wait, break_lock, status.update)
+        lock.__enter__()
+    try:
+        _apply_locked(team, tag, yes, replace_spaces)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _apply_locked(team: Path, tag: str, yes: bool, replace_spaces: bool) -> None:
+    console.print("plan:")
+    changes = _registrar(team, tag, dry_run=True).run()
     replacing = [c for c in changes if c.action == "replace"]
     if changes and not yes:
         if not sys.stdin.isatty():

@@ -6,11 +6,13 @@ to the local registry that ECR URIs map to."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import docker
+import requests
 from rich.console import Console
 
 from smstudio import aws, dockerhost
@@ -23,7 +25,8 @@ REPOSITORY_PREFIX = "smstudio"
 @dataclass(frozen=True)
 class Pushed:
     uri: str  # the ECR URI with its tag, as image versions name it
-    digest: str
+    digest: str  # the manifest's (a registry may re-compress: it can change for the same image)
+    config: str = ""  # the image's config digest: the same image, the same value
 
     @property
     def pinned(self) -> str:
@@ -75,7 +78,45 @@ def push(local_ref: str, target: str, tag: str, clients: aws.Aws, console: Conso
             engine.images.remove(destination, noprune=True)
     if not digest:
         raise SmstudioError(f"the registry reported no digest for {uri}", "push again")
-    return Pushed(uri, digest)
+    return Pushed(uri, digest, str(image.id))
+
+
+def _manifest(repository: str, digest: str, clients: aws.Aws) -> dict[str, Any]:
+    """An image manifest from ECR (the local registry for the local Studio); {} when it
+    cannot be read."""
+    local_registry = os.environ.get("SMSTUDIO_LOCAL_REGISTRY")
+    try:
+        if local_registry:
+            local = registry.to_local(f"{repository}:x", local_registry)
+            if local is None:
+                return {}
+            host, _, repo = local.rpartition(":")[0].partition("/")
+            url = f"http://{host}/v2/{repo}/manifests/{digest}"
+            answer = requests.get(url, headers={"Accept": registry.MANIFEST_TYPES}, timeout=10)
+            return dict(answer.json()) if answer.status_code == 200 else {}
+        name = repository.split("/", 1)[1] if "/" in repository else repository
+        images = clients.client("ecr").batch_get_image(
+            repositoryName=name, imageIds=[{"imageDigest": digest}]
+        )["images"]
+        return dict(json.loads(images[0]["imageManifest"])) if images else {}
+    except Exception:  # unreadable: the caller compares manifests instead
+        return {}
+
+
+def config_digest(pinned: str, clients: aws.Aws) -> str | None:
+    """The config digest of an image in ECR (`<repo uri>@sha256:…`; an index is followed
+    to its linux/amd64 image): what says whether two pushes are the same image. None when
+    it cannot be read."""
+    repository, _, digest = pinned.partition("@")
+    if not digest:
+        return None
+    manifest = _manifest(repository, digest, clients)
+    for entry in manifest.get("manifests", []):
+        if (entry.get("platform") or {}).get("architecture") == "amd64":
+            manifest = _manifest(repository, entry["digest"], clients)
+            break
+    found = (manifest.get("config") or {}).get("digest")
+    return str(found) if found else None
 
 
 def _stream_push(

@@ -142,6 +142,11 @@ def test_push_creates_the_repository_and_records_the_digest(
     assert (resolved, reason) == (pushed.pinned, None)
     again = push.push(built_images["base"], "base", "t1", factory, Console(stderr=True))
     assert again == pushed  # same content, same digest; the repository is reused
+    # the image itself (its config digest), read back from the registry: what apply
+    # compares, since a registry may give the same image another manifest digest
+    image_id = dockerhost.get_image(built_images["base"]).id
+    assert pushed.config == image_id
+    assert push.config_digest(pushed.pinned, factory) == image_id
     repos = factory.client("ecr").describe_repositories()["repositories"]
     assert [r["repositoryName"] for r in repos] == ["smstudio/base"]
     # The CLI prints the pinned URI that image versions will use.
