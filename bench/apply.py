@@ -15,8 +15,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from smstudio import apply, aws, config, project
+from smstudio.core import aws, config, project
 from smstudio.local import stack
+from smstudio.register import apply
 
 
 def main() -> None:

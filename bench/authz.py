@@ -18,13 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from smstudio import aws, iam
+from smstudio.core import aws
 from smstudio.local.controlplane.operations import ControlPlane
 from smstudio.local.controlplane.ssm import Ssm
 from smstudio.local.controlplane.store import Store
 from smstudio.local.gateway.identities import Identities
 from smstudio.local.gateway.motohost import Moto
 from smstudio.local.gateway.server import Gateway, GatewayServer
+from smstudio.register import iam
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 TYPES = ["ml.t3.medium"]

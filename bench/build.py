@@ -18,7 +18,8 @@ from pathlib import Path
 import docker
 from rich.console import Console
 
-from smstudio import dockerhost, localbase, project
+from smstudio.core import dockerhost, project
+from smstudio.images import localbase
 
 TAG = "bench"
 GOALS = {"base": 700, "jupyterlab": 1000}

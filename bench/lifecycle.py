@@ -20,7 +20,7 @@ from typing import Any
 from localstudio import running
 from rich.console import Console
 
-from smstudio import dockerhost
+from smstudio.core import dockerhost
 from smstudio.local import runtime
 
 PACKAGES = "jq tree ncdu zip unzip"

@@ -14,8 +14,10 @@ from typing import Any
 
 from rich.console import Console
 
-from smstudio import apply, apps, aws, config, dockerhost, project, whoami
+from smstudio.core import aws, config, dockerhost, project
 from smstudio.local import runtime, stack
+from smstudio.register import apply
+from smstudio.workspaces import apps, whoami
 
 TEAM_FILE = project.project_root() / "bootstrap/team.example.toml"
 

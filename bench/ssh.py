@@ -20,8 +20,9 @@ from typing import Any
 import requests
 from localstudio import running
 
-from smstudio import dockerhost, sshconfig
+from smstudio.core import dockerhost
 from smstudio.local import runtime
+from smstudio.ssh import sshconfig
 
 SIZE = 100 * 1024 * 1024
 

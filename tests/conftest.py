@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from rich.console import Console
 
-from smstudio import images, localbase
+from smstudio.images import bake, localbase
 from tests.helpers import TrackedContainers
 
 TAG = os.environ.get("SMSTUDIO_TEST_TAG", "test")
@@ -25,11 +25,11 @@ def local_base() -> str:
 def built_images(local_base: str) -> dict[str, str]:
     """Every image target, built once (group `all`), tagged smstudio/<name>:test. The
     host's CA folder goes through bake's extra-CA input, as an enterprise proxy's would."""
-    request = images.BuildRequest(
+    request = bake.BuildRequest(
         targets=("all",), base_image=local_base, tag=TAG, extra_ca_dir=HOST_CA_DIR
     )
-    images.build(request, Console(stderr=True))
-    return {name: f"smstudio/{name}:{TAG}" for name in images.TARGETS}
+    bake.build(request, Console(stderr=True))
+    return {name: f"smstudio/{name}:{TAG}" for name in bake.TARGETS}
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from smstudio import iam
+from smstudio.register import iam
 
 ACCOUNT, REGION, DOMAIN = "111122223333", "us-east-1", "d-abcdefabcdef"
 SCOPE = iam.Scope(ACCOUNT, REGION, DOMAIN)

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import docker
 import requests
 
-from smstudio import containers as smcontainers
-from smstudio import dockerhost
+from smstudio.core import containers as smcontainers
+from smstudio.core import dockerhost
 
 T = TypeVar("T")
 

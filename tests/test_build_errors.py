@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from smstudio import project
+from smstudio.core import project
 
 
 def smstudio(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from smstudio import dockerhost
+from smstudio.core import dockerhost
 
 BROKEN = {
     # A file owned by UID 70000, deleted again in a later layer: still in a layer.

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import testinfra
 
-from smstudio import dockerhost, localbase
+from smstudio.core import dockerhost
+from smstudio.images import localbase
 from tests.helpers import TrackedContainers
 
 

@@ -1,33 +1,9 @@
-"""The ssh ProxyCommand, kept light (no CLI framework to import on every connection):
-python -m smstudio.sshproxy --region REGION HOST. Same as `smstudio ssh proxy HOST`."""
+"""`python -m smstudio.sshproxy`: the name users' ~/.ssh/config files hold (written by
+`smstudio ssh-config`); the proxy itself is smstudio.ssh.proxy."""
 
-from __future__ import annotations
-
-import argparse
 import sys
 
-from smstudio import aws, ssh, sshconfig
-from smstudio.errors import SmstudioError
-
-
-def run(host_name: str, region: str | None) -> int:
-    """Check HOST, then become the SSM session to its sshd (see ssh.proxy)."""
-    host = sshconfig.parse_host(host_name)
-    clients = aws.Aws(region=region)  # None: the profile's or AWS_DEFAULT_REGION
-    return ssh.proxy(clients, host, clients.session.region_name)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="smstudio-ssh-proxy", description=__doc__)
-    parser.add_argument("--region", help="default: the profile's or AWS_DEFAULT_REGION")
-    parser.add_argument("host", help="<app>.<user-or-space>.<domain>.studio.sagemaker")
-    args = parser.parse_args(argv)
-    try:
-        return run(args.host, args.region)
-    except SmstudioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
+from smstudio.ssh.proxy import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,8 +19,10 @@ import pytest
 import requests
 from rich.console import Console
 
-from smstudio import apply, aws, config, dockerhost, whoami
+from smstudio.core import aws, config, dockerhost
 from smstudio.local import runtime, stack
+from smstudio.register import apply
+from smstudio.workspaces import whoami
 
 
 class Studio(dict[str, Any]):
@@ -105,7 +107,7 @@ def local_studio(
 
 
 def apply_domain(sm: Any, team: config.Team) -> str:
-    from smstudio import apps
+    from smstudio.workspaces import apps
 
     return apps.find_domain(sm, team)
 

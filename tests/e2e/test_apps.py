@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import requests
 
-from smstudio import dockerhost, jupyter
+from smstudio.core import dockerhost
 from smstudio.local import runtime
+from smstudio.workspaces import jupyter
 from tests.e2e.conftest import (
     Studio,
     container_of,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from smstudio import dockerhost, project
+from smstudio.core import dockerhost, project
 from smstudio.local import runtime, stack
 from tests.e2e.conftest import Studio, local_studio, settle
 from tests.emulator.conftest import private_space, write_team
@@ -149,7 +149,7 @@ def test_killed_during_apply_finishes_when_run_again(
         assert again.returncode == 0, again.stderr
         third = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         assert third.returncode == 0 and "nothing to change" in third.stdout, third.stderr
-        from smstudio import aws
+        from smstudio.core import aws
 
         sm: Any = aws.Aws(region=stack.REGION, endpoints={"sagemaker": env["AWS_ENDPOINT_URL"]},
                           keys=stack.admin_keys(layout)).client("sagemaker")  # fmt: skip

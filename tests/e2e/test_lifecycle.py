@@ -21,8 +21,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
-from smstudio import cli, dockerhost, gittoken, jupyter, project, usage
+from smstudio import cli
+from smstudio.core import dockerhost, project
 from smstudio.local import runtime
+from smstudio.register import gittoken
+from smstudio.workspaces import jupyter, usage
 from tests.e2e.conftest import (
     Studio,
     container_of,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from smstudio import sshconfig
+from smstudio.ssh import sshconfig
 from tests.e2e.conftest import Studio, container_of, local_studio, log_lines, settle
 from tests.emulator.conftest import private_space, write_team
 from tests.helpers import wait_for

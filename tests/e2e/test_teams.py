@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from smstudio import gittoken, iam, usage
 from smstudio.local import stack
+from smstudio.register import gittoken, iam
+from smstudio.workspaces import usage
 from tests.e2e.conftest import Studio, container_of, local_studio, settle
 from tests.emulator.conftest import TEAM as BASE_TEAM
 from tests.emulator.conftest import write_team

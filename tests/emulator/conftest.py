@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from smstudio import apps, aws, project
+from smstudio.core import aws, project
 from smstudio.local.controlplane.operations import ControlPlane
 from smstudio.local.controlplane.ssm import InstanceHost, Ssm
 from smstudio.local.controlplane.store import Store
 from smstudio.local.gateway.identities import Identities
 from smstudio.local.gateway.motohost import Moto
 from smstudio.local.gateway.server import Gateway, GatewayServer
+from smstudio.workspaces import apps
 
 ROLE = "arn:aws:iam::123456789012:role/smstudio-image"
 ACCOUNT = "123456789012"

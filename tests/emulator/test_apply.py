@@ -14,9 +14,11 @@ from urllib.parse import unquote
 import pytest
 from rich.console import Console
 
-from smstudio import apply, aws, config, dockerhost, iam, push
-from smstudio.errors import SmstudioError
+from smstudio.core import aws, config, dockerhost
+from smstudio.core.errors import SmstudioError
+from smstudio.images import push
 from smstudio.local import stack
+from smstudio.register import apply, iam
 from tests.emulator.conftest import TEAM, write_team
 
 

@@ -248,7 +248,7 @@ def test_what_is_served_is_what_was_authorized(local: LocalAws) -> None:
 def test_session_tags_never_name_a_studio_user(local: LocalAws) -> None:
     """smstudio's user roles trust the account for AssumeRole only: a session tag that
     would override the role's studiouserid is refused."""
-    from smstudio import iam as policies
+    from smstudio.register import iam as policies
 
     local.client("iam").create_role(RoleName="smstudio-t-user-bob",
                                     AssumeRolePolicyDocument=json.dumps(policies.user_trust_policy(ACCOUNT)),

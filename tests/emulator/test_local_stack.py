@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from smstudio import aws, dockerhost, push
+from smstudio.core import aws, dockerhost
+from smstudio.images import push
 from smstudio.local import registry, stack
 
 PORTS = stack.Ports.at(stack.free_port_base())

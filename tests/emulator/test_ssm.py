@@ -1,5 +1,5 @@
 """SSM managed instances in the local Studio's control plane, through boto3 over HTTP, and
-the laptop's SSM steps (smstudio.ssm) against them: lookup by tags, the agent's state,
+the laptop's SSM steps (smstudio.ssh.ssm) against them: lookup by tags, the agent's state,
 the key pushed with Run Command, and the SSHOwner rule, as IAM decides it for the users'
 own roles (smstudio's user policy) and for apps' execution-role sessions (smstudio's
 execution role policy, the app's user as SourceIdentity)."""
@@ -17,9 +17,10 @@ import botocore.exceptions
 import pytest
 import requests
 
-from smstudio import iam, ssm
-from smstudio.errors import SmstudioError
-from smstudio.sshconfig import StudioHost
+from smstudio.core.errors import SmstudioError
+from smstudio.register import iam
+from smstudio.ssh import ssm
+from smstudio.ssh.sshconfig import StudioHost
 from tests.emulator.conftest import ACCOUNT, LocalAws, start
 
 APP = "arn:aws:sagemaker:eu-west-1:123456789012:app/d-1/alice-space/jupyterlab/default"

@@ -8,7 +8,8 @@ from pathlib import Path
 import testinfra
 from rich.console import Console
 
-from smstudio import check, dockerhost
+from smstudio.core import dockerhost
+from smstudio.images.check import lint
 from tests.conftest import HOST_CA_DIR, TAG
 from tests.helpers import TrackedContainers, sh
 
@@ -18,7 +19,7 @@ IMAGE = "base"
 def test_meets_the_studio_contract(image: str) -> None:
     """Platform, default user, UID/GID <= 65535 in every layer, nothing under the home
     mount path, declared kernelspecs, JupyterLab health: whatever applies to the image."""
-    assert check.run(image, check.CheckOptions(), Console(stderr=True)) == []
+    assert lint.run(image, lint.CheckOptions(), Console(stderr=True)) == []
 
 
 def test_default_user_is_sagemaker_user(image: str, containers: TrackedContainers) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from smstudio import jupyter, probe
-from smstudio.contract import HEALTH_PATH, Expectation
+from smstudio.images.check import probe
+from smstudio.images.check.rules import HEALTH_PATH, Expectation
+from smstudio.workspaces import jupyter
 from tests.helpers import TrackedContainers, http_ok, port_of, sh, wait_for
 
 IMAGE = "jupyterlab"

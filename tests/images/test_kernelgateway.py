@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from smstudio import jupyter, kernels, project
+from smstudio.core import project
+from smstudio.images import kernels
 from smstudio.local import kernel_gateway
+from smstudio.workspaces import jupyter
 from tests.helpers import TrackedContainers, http_ok, port_of, sh, wait_for
 
 IMAGE = "kernelgateway"

@@ -8,8 +8,8 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from smstudio import awserrors
-from smstudio.errors import BadInput
+from smstudio.core import awserrors
+from smstudio.core.errors import BadInput
 
 
 def client_error(code: str, message: str = "m", retries: int = 0) -> botocore.exceptions.ClientError:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from smstudio import config, project
-from smstudio.errors import SmstudioError
+from smstudio.core import config, project
+from smstudio.core.errors import SmstudioError
 
 EXAMPLE = project.project_root() / "bootstrap/team.example.toml"
 GOOD = """
@@ -127,7 +127,7 @@ def test_identity_spaces_and_principals_load() -> None:
 
 
 def test_the_cli_takes_only_space_names_ssh_can_reach() -> None:
-    from smstudio import apps
+    from smstudio.workspaces import apps
 
     team = config.parse(GOOD, "team.toml")
     with pytest.raises(SmstudioError, match="'Alice-Work' is not a space name") as info:

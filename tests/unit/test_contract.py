@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smstudio.contract import (
+from smstudio.images.check.rules import (
     Expectation,
     FileOwner,
     HealthResult,

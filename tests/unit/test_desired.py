@@ -6,9 +6,11 @@ import base64
 
 import pytest
 
-from smstudio import config, desired, kernels, project
-from smstudio.config import Image
-from smstudio.errors import SmstudioError
+from smstudio.core import config, project
+from smstudio.core.config import Image
+from smstudio.core.errors import SmstudioError
+from smstudio.images import kernels
+from smstudio.register import desired
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:studio-lifecycle-config/"
 LAB = Image(target="jupyterlab", app_types=["JupyterLab"])
@@ -103,7 +105,7 @@ def test_app_settings_update_is_none_when_nothing_changes() -> None:
 def test_app_age_is_short_and_readable() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from smstudio.apps import age
+    from smstudio.workspaces.apps import age
 
     now = datetime(2026, 1, 2, tzinfo=UTC)
     assert [

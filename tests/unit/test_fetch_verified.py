@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from smstudio import project
+from smstudio.core import project
 
 ROOT = project.project_root()
 SCRIPT = ROOT / "images/base/fetch-verified.sh"

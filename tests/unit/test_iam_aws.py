@@ -9,7 +9,9 @@ import pytest
 from parliament import analyze_policy_string
 from typer.testing import CliRunner
 
-from smstudio import aws, cli, iam
+from smstudio import cli
+from smstudio.core import aws
+from smstudio.register import iam
 
 SCOPE = iam.Scope(account="111122223333", region="eu-west-1", domain_id="d-abcdefabcdef")
 TYPES = ["ml.t3.medium", "ml.m5.large"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from smstudio import ide
-from smstudio.sshconfig import StudioHost
+from smstudio.ssh import ide
+from smstudio.ssh.sshconfig import StudioHost
 
 HOST = StudioHost("default", "alice-space", "d-abc123def456")
 

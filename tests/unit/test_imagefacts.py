@@ -6,7 +6,7 @@ import io
 import json
 import tarfile
 
-from smstudio.imagefacts import facts_from_save, merge_layers, scan_layer
+from smstudio.images.check.facts import facts_from_save, merge_layers, scan_layer
 
 
 def layer(*entries: tuple[str, int, int, bytes | None]) -> bytes:

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
-from smstudio import buildlog, check, images, kernels, project
-from smstudio.errors import SmstudioError
+from smstudio.core import project
+from smstudio.core.errors import SmstudioError
+from smstudio.images import bake, buildlog, kernels
+from smstudio.images.check import lint
 
 
 def test_the_project_declares_valid_kernels() -> None:
@@ -33,16 +35,16 @@ def test_bad_declarations_are_named(text: str, message: str) -> None:
 
 
 def test_bake_env_sets_only_given_variables() -> None:
-    request = images.BuildRequest(base_image="local:1", tag="t1")
-    assert images.bake_env(request, "2026-01-01T00:00:00Z") == {
+    request = bake.BuildRequest(base_image="local:1", tag="t1")
+    assert bake.bake_env(request, "2026-01-01T00:00:00Z") == {
         "BASE_IMAGE": "local:1", "TAG": "t1", "CREATED": "2026-01-01T00:00:00Z",
     }  # fmt: skip
-    assert images.bake_command(request)[-1] == "default"
+    assert bake.bake_command(request)[-1] == "default"
 
 
 def test_unknown_target_is_refused() -> None:
     with pytest.raises(SmstudioError, match="unknown build target"):
-        images.validate_targets(("base", "rstudio"))
+        bake.validate_targets(("base", "rstudio"))
 
 
 def test_parse_errors_are_explained() -> None:
@@ -71,13 +73,13 @@ def test_failed_step_is_named() -> None:
 
 def test_expectation_comes_from_options_then_labels_then_declaration() -> None:
     labels = {"io.smstudio.image": "kernelgateway", "io.smstudio.app-types": "KernelGateway"}
-    want = check.expectation_for(labels, check.CheckOptions(), ("python3",))
+    want = lint.expectation_for(labels, lint.CheckOptions(), ("python3",))
     assert want.app_types == {"KernelGateway"} and want.kernels == ("python3",)
-    want = check.expectation_for(labels, check.CheckOptions(kernels=("R",)), ("python3",))
+    want = lint.expectation_for(labels, lint.CheckOptions(kernels=("R",)), ("python3",))
     assert want.kernels == ("R",)
-    assert check.expectation_for({}, check.CheckOptions(), ()).app_types == frozenset()
+    assert lint.expectation_for({}, lint.CheckOptions(), ()).app_types == frozenset()
     with pytest.raises(SmstudioError, match="unknown app type"):
-        check.expectation_for({}, check.CheckOptions(app_types=("Rstudio",)), ())
+        lint.expectation_for({}, lint.CheckOptions(app_types=("Rstudio",)), ())
 
 
 def test_unreachable_registry_names_the_image_from_a_later_line() -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from smstudio import config, desired, lcc, project
+from smstudio.core import config, facts, project
+from smstudio.register import desired, lcc
 
 ROOT = project.project_root()
 SCRIPTS = ["jupyterlab.sh", "kernelgateway.sh", "jupyterserver.sh"]
@@ -39,7 +40,7 @@ def test_rendered_scripts_fit_the_limit_and_inline_the_library(script: str) -> N
     assert '. "$SMSTUDIO_LCC_LIB' not in plain
     assert "log_info() {" in plain and "smstudio_lib_source() {" in plain
     content = desired.lcc_content(lcc.package(ROOT / "lcc" / script, values), script)
-    assert len(content) <= desired.LCC_LIMIT
+    assert len(content) <= facts.LCC_MAX_BASE64
     print(f"{script}: {len(plain.encode())} bytes rendered, {len(content)} base64 characters")
     packaged = base64.b64decode(content).decode()
     assert "SMSTUDIO_GIT_HOST=git.example.com" in packaged  # settings readable in the console

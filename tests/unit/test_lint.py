@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from smstudio import project
+from smstudio.core import project
 
 ROOT = project.project_root()
 BIN = Path(sys.executable).parent

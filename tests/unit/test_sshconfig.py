@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from smstudio import sshconfig
-from smstudio.errors import SmstudioError
+from smstudio.core.errors import SmstudioError
+from smstudio.ssh import sshconfig
 
 BLOCK = sshconfig.config_block("/x/smstudio ssh proxy", Path("/k"), Path("/kh"))
 

@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from smstudio import dockerhost
-from smstudio.errors import SmstudioError
+from smstudio.core import dockerhost
+from smstudio.core.errors import SmstudioError
 
 MOUNT = "/opt/.sagemakerinternal"
 VERSION = "3.0.1"

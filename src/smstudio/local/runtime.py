@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 import docker
 
-from smstudio import aws, containers, dockerhost
+from smstudio.core import aws, containers, dockerhost, facts
 from smstudio.local import gate, kernel_gateway, registry, relay
 
 # What SageMaker gives an app besides its home: the AWS endpoint on the container's own
@@ -51,18 +51,10 @@ ENDPOINT_PORT = 4566
 CREDENTIALS_PATH = "/_local/credentials"
 SERVICE_LABEL = "io.smstudio.app-service"  # containers every app's network gets (value: alias)
 
-LOG_GROUP = "/aws/sagemaker/studio"
+LOG_GROUP = facts.LCC_LOG_GROUP
 HOLD_FLAG = "/tmp/.smstudio-lifecycle-done"
 LCC_PATH = "/tmp/.smstudio-on-start.sh"
 LABEL = "io.smstudio.app-arn"
-SETTINGS = {
-    "JupyterLab": "JupyterLabAppSettings",
-    "KernelGateway": "KernelGatewayAppSettings",
-    "CodeEditor": "CodeEditorAppSettings",
-    "JupyterServer": "JupyterServerAppSettings",
-}
-HEALTH = {"JupyterLab": "/jupyterlab/default/api/status", "KernelGateway": "/api/kernelspecs"}
-LANDING = {"JupyterLab": "/jupyterlab/default/lab", "KernelGateway": "/api"}
 
 
 class AppFailed(Exception):
@@ -150,7 +142,7 @@ def plan_app(store: dict[str, dict[str, Any]], app: dict[str, Any], registry_hos
     """What to run for an app, from the control plane's state. Pure."""
     kind = app["AppType"]
     merged = _merged_settings(store, app)
-    settings = merged.get(SETTINGS.get(kind, ""), {})
+    settings = merged.get(facts.SETTINGS_KEY.get(kind, ""), {})
     spec = {**settings.get("DefaultResourceSpec", {}), **(app.get("ResourceSpec") or {})}
     custom = settings.get("CustomImages", [])
     image_arn = spec.get("SageMakerImageArn")
@@ -393,7 +385,7 @@ class DockerAppRuntime:
             self._lifecycle(app, plan, container)
         container.exec_run(["touch", HOLD_FLAG], user=f"{plan.uid}:{plan.gid}")
         socket_path = self._app_dir(app) / "app.sock"
-        path = HEALTH.get(app["AppType"], "/")
+        path = facts.HEALTH_PATH.get(app["AppType"], "/")
 
         def healthy() -> bool | None:
             return True if unix_get(socket_path, path) == 200 else None
@@ -411,7 +403,7 @@ class DockerAppRuntime:
         door = gate.Gate(app["AppArn"], str(self._app_dir(app) / "app.sock"))
         with self._lock:
             old = self._gates.pop(app["AppArn"], None)
-            self._gates[app["AppArn"]] = (door, LANDING.get(app["AppType"], "/"))
+            self._gates[app["AppArn"]] = (door, facts.LANDING_PATH.get(app["AppType"], "/"))
         if old is not None:
             old[0].close()
 

@@ -18,14 +18,15 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import requests
 
-from smstudio import dockerhost, localbase, project
-from smstudio.errors import SmstudioError
+from smstudio.core import dockerhost, project, wait
+from smstudio.core.errors import SmstudioError
+from smstudio.images import localbase
 from smstudio.local import durable
 
 HOST = "127.0.0.1"
@@ -258,17 +259,28 @@ def up(layout: Layout, ports: Ports, timeout: float = 120) -> dict[str, str]:
         forked = Started.of(proc.pid)  # its start time is the fork's; its command, ours
         pids[name] = Started(proc.pid, forked.start if forked else "", " ".join(cmd))
     _write_pids(layout, pids)
-    deadline = time.monotonic() + timeout
-    while not all((status := health(ports)).values()):
-        dead = [n for n, started in pids.items() if not status[n] and not started.running()]
-        if dead or time.monotonic() > deadline:
-            which = ", ".join(dead or [n for n, ok in status.items() if not ok])
-            raise SmstudioError(
-                f"local Studio service(s) {which} did not start",
-                f"see the logs in {layout.logs} (a port in use? set SMSTUDIO_LOCAL_PORT)",
-            )
-        time.sleep(0.2)
+
+    def started() -> list[str] | None:
+        status = health(ports)
+        if all(status.values()):
+            return []
+        dead = [n for n, one in pids.items() if not status[n] and not one.running()]
+        return dead or None
+
+    try:
+        dead = wait.until(started, timeout, 0.2)
+    except wait.TimedOut:
+        dead = [n for n, ok in health(ports).items() if not ok]
+    if dead:
+        raise SmstudioError(
+            f"local Studio service(s) {', '.join(dead)} did not start",
+            f"see the logs in {layout.logs} (a port in use? set SMSTUDIO_LOCAL_PORT)",
+        )
     return endpoints(ports)
+
+
+def _stopped(started: Started) -> bool | None:
+    return None if started.running() else True
 
 
 def down(layout: Layout, timeout: float = 20) -> list[str]:
@@ -279,10 +291,9 @@ def down(layout: Layout, timeout: float = 20) -> list[str]:
         if not started.running():
             continue
         os.killpg(started.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while started.running() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if started.running():
+        try:
+            wait.until(partial(_stopped, started), timeout, 0.1)
+        except wait.TimedOut:
             os.killpg(started.pid, signal.SIGKILL)
         stopped.append(name)
     layout.pids.unlink(missing_ok=True)

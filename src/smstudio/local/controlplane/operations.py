@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from smstudio.core import facts
 from smstudio.local.controlplane import model
 from smstudio.local.controlplane.model import ApiError, in_use, invalid, not_found
 from smstudio.local.controlplane.store import Store
 
 DEFAULT_ACCOUNT = "123456789012"
-LCC_MAX = 16384
+LCC_MAX = facts.LCC_MAX_BASE64
 READS = ("Describe", "List")  # operations that change nothing: no write to disk
 Params = dict[str, Any]
 
@@ -602,7 +603,7 @@ class ControlPlane:
             raise invalid("Specify exactly one of UserProfileName or SpaceName")
         if p.get("SpaceName"):
             self._space(p["DomainId"], p["SpaceName"])
-            if p["AppType"] in ("JupyterLab", "CodeEditor") and p["AppName"] != "default":
+            if p["AppType"] in facts.SPACE_APP_TYPES and p["AppName"] != facts.SPACE_APP_NAME:
                 raise invalid(f"{p['AppType']} apps in a space must be named 'default'")
         else:
             self._profile(p["DomainId"], p["UserProfileName"])

@@ -1,0 +1,271 @@
+"""The team spec: one TOML file, loaded into pydantic models. Every mistake is reported
+with the file, the field and the fix."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from smstudio.core.errors import BadInput
+from smstudio.core.facts import AppType
+
+# Shapes SageMaker enforces on names (botocore's model: UserProfileName, ImageName, ...).
+PROFILE_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+# What smstudio takes: lower case (ssh host names are case-insensitive, so `Alice` would not
+# find its app) and short enough that `<user>-space` is still a SageMaker name (63).
+USER_NAME = r"^[a-z0-9](-*[a-z0-9]){0,56}$"
+SPACE_NAME = r"^[a-z0-9](-*[a-z0-9]){0,62}$"
+SPACE_SUFFIX = "-space"
+IMAGE_NAME = r"^[a-zA-Z0-9]([-.]?[a-zA-Z0-9]){0,62}$"
+DOMAIN_ID = r"^d-[a-z0-9]{12}$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+INSTANCE_TYPE = r"^(system|ml\.[a-z0-9]+\.[a-z0-9]+)$"
+REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
+IAM_PRINCIPAL = r"^arn:aws:iam::\d{12}:(user|role)/[A-Za-z0-9_+=,.@/-]+$"
+SAML_PROVIDER = r"^arn:aws:iam::\d{12}:saml-provider/[\w.-]{1,128}$"
+
+InstanceType = Annotated[str, Field(pattern=INSTANCE_TYPE)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Domain(_Model):
+    id: Annotated[str | None, Field(pattern=DOMAIN_ID)] = None
+    name: Annotated[str | None, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")] = None
+    region: Annotated[str, Field(pattern=REGION)] = "us-east-1"
+    vpc_id: str | None = None
+    subnet_ids: list[str] = []
+
+    @model_validator(mode="after")
+    def one_of_id_or_name(self) -> Domain:
+        if (self.id is None) == (self.name is None):
+            raise ValueError(
+                "give exactly one of `id` (an existing domain) or `name` (a domain to create)"
+            )
+        return self
+
+
+class Defaults(_Model):
+    instance_type: InstanceType = "ml.t3.medium"
+    allowed_instance_types: list[InstanceType] = ["ml.t3.medium"]
+    idle_timeout_minutes: Annotated[int, Field(ge=60, le=525600)] | None = None
+    kernel_gateway_idle_minutes: Annotated[float, Field(gt=0, le=525600)] | None = None
+
+    @model_validator(mode="after")
+    def default_is_allowed(self) -> Defaults:
+        if self.instance_type not in self.allowed_instance_types:
+            raise ValueError(
+                f"instance_type {self.instance_type!r} is not in allowed_instance_types"
+            )
+        return self
+
+
+class Startup(_Model):
+    budget_seconds: Annotated[int, Field(ge=10, le=240)] = 120
+    apt_budget_seconds: Annotated[int, Field(ge=1, le=240)] = 90
+    hook_budget_seconds: Annotated[int, Field(ge=1, le=240)] = 30
+
+
+class Git(_Model):
+    host: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+(:\d+)?$")] | None = None
+    username: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]+$")] = "x-access-token"
+    repositories: list[Annotated[str, Field(pattern=r"^https://[^\s]+$")]] = []
+
+
+class Image(_Model):
+    target: str
+    app_types: Annotated[list[AppType], Field(min_length=1)]
+    uid: Literal[0, 1000] = 1000
+    gid: Literal[0, 100] = 100
+    mount_path: Annotated[str, Field(pattern=r"^/home/sagemaker-user(/.*)?$")] = (
+        "/home/sagemaker-user"
+    )
+
+
+class Identity(_Model):
+    """Who may assume the users' roles: anyone in the account whose own policy allows it
+    (`account`), or the users an IAM Identity Center/SAML provider signs in (`saml`)."""
+
+    trust: Literal["account", "saml"] = "account"
+    saml_provider: Annotated[str, Field(pattern=SAML_PROVIDER)] | None = None
+    session_hours: Annotated[int, Field(ge=1, le=12)] = 12
+
+    @model_validator(mode="after")
+    def provider_for_saml(self) -> Identity:
+        if (self.trust == "saml") != (self.saml_provider is not None):
+            raise ValueError('give saml_provider exactly when trust = "saml"')
+        return self
+
+
+class User(_Model):
+    name: Annotated[str, Field(pattern=USER_NAME)]
+    email: Annotated[str, Field(pattern=EMAIL)]
+    git_name: Annotated[str, Field(pattern=r"^[\w .'@-]{1,100}$")] | None = None
+    allowed_instance_types: list[InstanceType] | None = None
+    default_instance_type: InstanceType | None = None
+    # An existing IAM user or role to give the user's policy (and studiouserid tag) to,
+    # instead of the role smstudio makes.
+    iam_principal: Annotated[str, Field(pattern=IAM_PRINCIPAL)] | None = None
+
+
+class Space(_Model):
+    """A space the team file declares (apply creates it): Private to its owner, or
+    Shared with every member of the domain."""
+
+    name: Annotated[str, Field(pattern=SPACE_NAME)]
+    owner: Annotated[str, Field(pattern=USER_NAME)]
+    sharing: Literal["Private", "Shared"] = "Shared"
+    app_type: Literal["JupyterLab", "CodeEditor"] = "JupyterLab"
+    instance_type: InstanceType | None = None
+
+
+class Team(_Model):
+    domain: Domain
+    defaults: Defaults = Defaults()
+    images: dict[Annotated[str, Field(pattern=IMAGE_NAME)], Image] = {}
+    lifecycle: dict[AppType, str] = {}
+    startup: Startup = Startup()
+    git: Git = Git()
+    identity: Identity = Identity()
+    users: list[User] = []
+    spaces: list[Space] = []
+
+    @model_validator(mode="after")
+    def cross_references(self) -> Team:
+        names = [u.name for u in self.users]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"user names must be unique: {', '.join(duplicates)} repeated")
+        workspaces = {f"{n}{SPACE_SUFFIX}": n for n in names}
+        clashing = sorted(n for n in names if n in workspaces)
+        if clashing:
+            raise ValueError(
+                f"user {clashing[0]}: the name of {workspaces[clashing[0]]}'s own workspace "
+                "space; choose another user name"
+            )
+        spaces = [s.name for s in self.spaces]
+        for space in self.spaces:
+            if spaces.count(space.name) > 1:
+                raise ValueError(f"space names must be unique: {space.name} repeated")
+            if space.owner not in names:
+                raise ValueError(f"space {space.name}: owner {space.owner} is not a user")
+            if space.name in workspaces or space.name in names:
+                raise ValueError(
+                    f"space {space.name}: the name of a user or of a user's own workspace"
+                )
+            kind = space.instance_type or self.defaults.instance_type
+            if kind not in self.defaults.allowed_instance_types:
+                raise ValueError(
+                    f"space {space.name}: {kind} not in defaults.allowed_instance_types"
+                )
+        for user in self.users:
+            allowed = self.allowed_for(user)
+            stray = [t for t in allowed if t not in self.defaults.allowed_instance_types]
+            if stray:
+                raise ValueError(
+                    f"user {user.name}: {', '.join(stray)} not in defaults.allowed_instance_types"
+                )
+            default = user.default_instance_type or self.defaults.instance_type
+            if default not in allowed:
+                raise ValueError(
+                    f"user {user.name}: default instance type {default} is not among the "
+                    f"instance types the user may use ({', '.join(allowed)})"
+                )
+        return self
+
+    def allowed_for(self, user: User) -> list[str]:
+        return user.allowed_instance_types or self.defaults.allowed_instance_types
+
+    @property
+    def namespace(self) -> str:
+        """What IAM names of this team carry: its domain's name (or id)."""
+        return str(self.domain.name or self.domain.id)
+
+    def user(self, name: str) -> User | None:
+        return next((u for u in self.users if u.name == name), None)
+
+    def space(self, name: str) -> Space | None:
+        return next((s for s in self.spaces if s.name == name), None)
+
+
+_FIXES = {
+    "extra_forbidden": "remove it, or check its spelling against bootstrap/team.example.toml",
+    "missing": "add it (see bootstrap/team.example.toml)",
+    "string_pattern_mismatch": "use a value of the form shown",
+    "literal_error": "use one of the values listed",
+    "value_error": "correct the values named",
+}
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part not in ("function-after",) and not str(part).startswith("function-"):
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+_PATTERN_WORDS = {
+    USER_NAME: "a user name is lower-case letters, digits and hyphens, at most 57 characters "
+    "(ssh host names ignore case; `<name>-space` must stay within SageMaker's 63)",
+    SPACE_NAME: "a space name is lower-case letters, digits and hyphens, at most 63 characters",
+}
+
+
+def explain(error: ValidationError, source: str) -> BadInput:
+    lines, fixes = [], []
+    for item in error.errors():
+        where = _where(item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "string_pattern_mismatch":
+            pattern = item["ctx"]["pattern"]
+            words = _PATTERN_WORDS.get(pattern, f"does not match {pattern}")
+            message = f"{item['input']!r}: {words}" if pattern in _PATTERN_WORDS else (
+                f"{item['input']!r} {words}")  # fmt: skip
+        lines.append(f"{source}: {where}: {message}")
+        fix = _FIXES.get(item["type"], "correct the value")
+        if fix not in fixes:
+            fixes.append(fix)
+    return BadInput("\n".join(lines), "; ".join(fixes))
+
+
+def parse(text: str, source: str) -> Team:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{source}: not valid TOML: {exc}", "fix the syntax there") from exc
+    try:
+        return Team.model_validate(data)
+    except ValidationError as exc:
+        raise explain(exc, source) from None
+
+
+def load(path: Path) -> tuple[Team, Path]:
+    """The team and the folder its relative paths are resolved from; lifecycle scripts
+    must exist."""
+    if not path.is_file():
+        raise BadInput(
+            f"team file {path} does not exist",
+            "pass --team PATH, or start from bootstrap/team.example.toml",
+        )
+    team = parse(path.read_text(), str(path))
+    base = path.resolve().parent
+    for app_type, script in team.lifecycle.items():
+        if not (base / script).is_file():
+            raise BadInput(
+                f"{path}: lifecycle.{app_type}: script {script} not found (from {base})",
+                "give a path relative to the team file",
+            )
+    return team, base
+
+
+def is_valid_name(pattern: str, value: str) -> bool:
+    return re.match(pattern, value) is not None

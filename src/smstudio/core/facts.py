@@ -1,0 +1,44 @@
+"""Facts about SageMaker Studio, the one copy: app types and the settings each is
+configured under, limits, ports and health paths, the home, and the tag keys smstudio
+reads and writes. Shared by apply, `images check` and the local runtime."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+AppType = Literal["JupyterLab", "KernelGateway", "CodeEditor", "JupyterServer"]
+APP_TYPES: tuple[str, ...] = get_args(AppType)
+# The user/domain settings each app type is configured under.
+SETTINGS_KEY: dict[str, str] = {
+    "JupyterLab": "JupyterLabAppSettings",
+    "KernelGateway": "KernelGatewayAppSettings",
+    "CodeEditor": "CodeEditorAppSettings",
+    "JupyterServer": "JupyterServerAppSettings",
+}
+NO_CUSTOM_IMAGES = frozenset({"JupyterServer"})  # its settings take no CustomImages
+SPACE_APP_TYPES = ("JupyterLab", "CodeEditor")  # new Studio: one app per space
+SPACE_APP_NAME = "default"  # ... and it is called this
+# An AppImageConfig's per-app-type configurations.
+APP_IMAGE_CONFIG_KEYS = (
+    "KernelGatewayImageConfig",
+    "JupyterLabAppImageConfig",
+    "CodeEditorAppImageConfig",
+)
+
+APP_PORT = 8888  # every app serves here
+HEALTH_PATH = {"JupyterLab": "/jupyterlab/default/api/status", "KernelGateway": "/api/kernelspecs"}
+LANDING_PATH = {"JupyterLab": "/jupyterlab/default/lab", "KernelGateway": "/api"}
+HOME = "/home/sagemaker-user"  # the home's mount path (Classic: FileSystemConfig.MountPath)
+MAX_ID = 65535  # no file in any layer may have a UID or GID above it
+SUPPORTED_USERS = frozenset({(1000, 100), (0, 0)})
+
+LCC_MAX_BASE64 = 16384  # StudioLifecycleConfigContent: characters of base64
+LCC_TIMEOUT_SECONDS = 300  # a lifecycle script must finish within 5 minutes
+LCC_LOG_GROUP = "/aws/sagemaker/studio"
+# ContainerConfig: entrypoint items, arguments, characters per argument, env variables.
+ENTRYPOINT_MAX, ARGS_MAX, ARG_LEN_MAX, ENV_MAX = 1, 50, 64, 25
+NAME_MAX = 63  # user profile, space, image and app image config names
+
+STUDIO_USER_TAG = "studiouserid"  # IAM matches it to the caller's principal tag
+MANAGED_BY_TAG = "smstudio:managed-by"  # what smstudio made, with its team's name
+GIT_NAME_TAG, GIT_EMAIL_TAG = "smstudio:git-name", "smstudio:git-email"

@@ -1,0 +1,465 @@
+"""IAM as pure builders: data in, names, trust and policy documents out. Linted by
+parliament and decided request by request in tests (the same decision table runs against
+AWS's policy simulator in the opt-in real-AWS tier); printed by `smstudio iam policy`.
+
+Who is who:
+- each data scientist acts through a role of their own per domain,
+  `smstudio-<team>-user-<name>`, tagged `studiouserid=<name>` so the tag is their
+  sessions' principal tag (or, when the team file names one, an existing IAM user or role
+  given the same policy and tag). Their policy lets them act only on their own profile,
+  their own spaces and apps (owner = the profile their tag names), shared spaces as
+  members, on their allowed instance types;
+- apps run with the domain's execution role; `apply` sets ExecutionRoleIdentityConfig to
+  USER_PROFILE_NAME, so each app's session carries its user as `aws:SourceIdentity`, and
+  the role's policy gives an app only its own user's git token, SSM registrations and
+  idle KernelGateway apps (a shared space's app has no SourceIdentity: none of those);
+- the apps' SSM managed instances get a role with the agent's channels only.
+
+Names carry the team's namespace (its domain name, or id) because IAM names are global
+to an account and several teams' domains share one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from smstudio.core.facts import STUDIO_USER_TAG
+from smstudio.workspaces import usage
+
+Policy = dict[str, Any]
+TAG = STUDIO_USER_TAG
+CALLER = "${aws:PrincipalTag/" + TAG + "}"
+APP_USER = "${aws:SourceIdentity}"
+SSH_OWNER = "SSHOwner"  # the tag apps register their SSM managed instance with
+SSH_TAGS = ["SSHOwner", "SSHCreator", "SSHTimestamp", "SSHResourceName", "SSHResourceArn"]
+SESSION_TAG = "aws:ssmmessages:session-id"
+VERSION = "2012-10-17"
+ROLE_NAME_MAX = 64
+SSH_DOCUMENTS = ("AWS-StartSSHSession", "AWS-RunShellScript")
+
+
+def _fit(name: str, limit: int = ROLE_NAME_MAX) -> str:
+    """IAM names are at most 64 characters: a long one keeps its start and a hash."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: limit - 9]}-{digest}"
+
+
+@dataclass(frozen=True)
+class Names:
+    """The IAM names of one team's domain."""
+
+    namespace: str  # the team's domain name (or id)
+
+    def _name(self, kind: str) -> str:
+        return _fit(f"smstudio-{self.namespace}-{kind}")
+
+    @property
+    def execution_role(self) -> str:
+        return self._name("execution")
+
+    @property
+    def image_role(self) -> str:
+        return self._name("image")
+
+    @property
+    def ssm_instance_role(self) -> str:
+        return self._name("ssm-instance")
+
+    def user_role(self, user: str) -> str:
+        return self._name(f"user-{user}")
+
+    def user_policy(self, user: str) -> str:
+        return self._name(f"user-{user}")
+
+
+@dataclass(frozen=True)
+class Scope:
+    account: str
+    region: str
+    domain_id: str
+
+    def arn(self, resource: str) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{self.account}:{resource}"
+
+    def ssm(self, resource: str) -> str:
+        return f"arn:aws:ssm:{self.region}:{self.account}:{resource}"
+
+    def secret(self, user: str) -> str:
+        """Users' git tokens (smstudio.register.gittoken). `*` after the name: Secrets Manager adds
+        a 6-character suffix, and a secret not made yet is named without it."""
+        prefix = f"arn:aws:secretsmanager:{self.region}:{self.account}:secret"
+        return f"{prefix}:smstudio/{self.domain_id}/{user}/git-token*"
+
+    def role(self, name: str) -> str:
+        return f"arn:aws:iam::{self.account}:role/{name}"
+
+    def own_profile(self, who: str) -> str:
+        return self.arn(f"user-profile/{self.domain_id}/{who}")
+
+
+def _doc(*statements: dict[str, Any]) -> Policy:
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
+    """What one data scientist may do: open Studio as their own profile; create, change
+    and delete their own spaces (the owner is the profile their studiouserid tag names)
+    and start and stop apps in them; start apps in shared spaces; start and stop their own
+    Studio Classic apps; only on their allowed instance types, which a request must name;
+    store their own git token; SSH into their own apps; read the domain's listings."""
+    d = scope.domain_id
+    me = {"ArnLike": {"sagemaker:OwnerUserProfileArn": scope.own_profile(CALLER)}}
+    types = {
+        "Null": {"sagemaker:InstanceTypes": "false"},
+        "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": allowed_instance_types},
+    }
+    return _doc(
+        {
+            "Sid": "ListTheDomain",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:ListDomains",
+                "sagemaker:ListApps",
+                "sagemaker:ListSpaces",
+                "sagemaker:ListUserProfiles",
+                "ssm:DescribeInstanceInformation",
+                "ssm:GetCommandInvocation",
+                "ssm:ListCommandInvocations",
+            ],
+            "Resource": ["*"],
+        },
+        {
+            "Sid": "DescribeTheDomainItsSpacesAndApps",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:DescribeDomain",
+                "sagemaker:DescribeSpace",
+                "sagemaker:DescribeApp",
+            ],
+            "Resource": [
+                scope.arn(f"domain/{d}"),
+                scope.arn(f"space/{d}/*"),
+                scope.arn(f"app/{d}/*"),
+            ],
+        },
+        {
+            "Sid": "OpenOwnStudio",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreatePresignedDomainUrl", "sagemaker:DescribeUserProfile"],
+            "Resource": [scope.arn(f"user-profile/{d}/*")],
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{TAG}": CALLER}},
+        },
+        {
+            "Sid": "CreateOwnSpaces",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreateSpace"],
+            "Resource": [scope.arn(f"space/{d}/*")],
+            "Condition": {
+                **me,
+                "StringEquals": {"sagemaker:SpaceSharingType": ["Private", "Shared"]},
+                "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": allowed_instance_types},
+            },
+        },
+        {
+            "Sid": "TagOwnNewSpaces",
+            "Effect": "Allow",
+            "Action": ["sagemaker:AddTags"],
+            "Resource": [scope.arn(f"space/{d}/*")],
+            "Condition": {
+                "StringEquals": {
+                    "sagemaker:TaggingAction": "CreateSpace",
+                    f"aws:RequestTag/{TAG}": CALLER,
+                },
+                "ForAllValues:StringEquals": {"aws:TagKeys": [TAG]},
+            },
+        },
+        {
+            "Sid": "UpdateOwnSpacesOnAllowedInstanceTypes",
+            "Effect": "Allow",
+            "Action": ["sagemaker:UpdateSpace"],
+            "Resource": [scope.arn(f"space/{d}/*")],
+            "Condition": {**me, **types},
+        },
+        {
+            "Sid": "DeleteOwnSpacesAndTheirApps",
+            "Effect": "Allow",
+            "Action": ["sagemaker:DeleteSpace", "sagemaker:DeleteApp"],
+            "Resource": [scope.arn(f"space/{d}/*"), scope.arn(f"app/{d}/*")],
+            "Condition": me,
+        },
+        {
+            "Sid": "StartAppsInOwnPrivateSpaces",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreateApp"],
+            "Resource": [scope.arn(f"app/{d}/*")],
+            "Condition": {
+                **me,
+                **types,
+                "StringEquals": {"sagemaker:SpaceSharingType": "Private"},
+            },
+        },
+        {
+            "Sid": "StartAppsInSharedSpaces",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreateApp"],
+            "Resource": [scope.arn(f"app/{d}/*")],
+            "Condition": {**types, "StringEquals": {"sagemaker:SpaceSharingType": "Shared"}},
+        },
+        {
+            "Sid": "OwnKernelGatewayApps",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreateApp"],
+            "Resource": [scope.arn(f"app/{d}/{CALLER}/kernelgateway/*")],
+            "Condition": {
+                **types,
+                "Null": {
+                    "sagemaker:InstanceTypes": "false",
+                    "sagemaker:OwnerUserProfileArn": "true",
+                },
+            },
+        },
+        {
+            "Sid": "OwnJupyterServerApp",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreateApp"],
+            "Resource": [scope.arn(f"app/{d}/{CALLER}/jupyterserver/*")],
+            "Condition": {
+                "Null": {"sagemaker:InstanceTypes": "false"},
+                "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": ["system"]},
+            },
+        },
+        {
+            "Sid": "StopOwnClassicApps",
+            "Effect": "Allow",
+            "Action": ["sagemaker:DeleteApp"],
+            "Resource": [scope.arn(f"app/{d}/{CALLER}/*")],
+            "Condition": {"Null": {"sagemaker:OwnerUserProfileArn": "true"}},
+        },
+        {
+            "Sid": "CreateOwnGitToken",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:CreateSecret", "secretsmanager:TagResource"],
+            "Resource": [scope.secret(CALLER)],
+            "Condition": {
+                "StringEquals": {f"aws:RequestTag/{TAG}": CALLER},
+                "ForAllValues:StringEquals": {"aws:TagKeys": [TAG, "managed-by"]},
+            },
+        },
+        {
+            "Sid": "UpdateOwnGitToken",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:PutSecretValue"],
+            "Resource": [scope.secret(CALLER)],
+        },
+        {
+            "Sid": "SshIntoOwnApps",
+            "Effect": "Allow",
+            "Action": ["ssm:StartSession", "ssm:SendCommand"],
+            "Resource": [scope.ssm("managed-instance/*")],
+            "Condition": {"StringEquals": {f"ssm:resourceTag/{SSH_OWNER}": CALLER}},
+        },
+        {
+            "Sid": "SshDocuments",
+            "Effect": "Allow",
+            "Action": ["ssm:StartSession", "ssm:SendCommand"],
+            # AWS-owned documents have no account in their ARN.
+            "Resource": [f"arn:aws:ssm:{scope.region}::document/{name}" for name in SSH_DOCUMENTS],
+        },
+        {
+            "Sid": "EndOwnSshSessions",
+            "Effect": "Allow",
+            "Action": ["ssm:TerminateSession", "ssm:ResumeSession"],
+            "Resource": [scope.ssm("session/*")],
+            "Condition": {"StringLike": {f"ssm:resourceTag/{SESSION_TAG}": "${aws:userid}"}},
+        },
+    )
+
+
+def execution_role_policy(scope: Scope, bucket: str, ssm_instance_role: str) -> Policy:
+    """What apps run with. Everything personal is confined to the app's own user, the
+    session's SourceIdentity: its git token, its SSM registrations (the SSHOwner tag),
+    its idle KernelGateway apps, its profile's tags."""
+    d = scope.domain_id
+    logs = f"arn:aws:logs:{scope.region}:{scope.account}:log-group"
+    return _doc(
+        {
+            "Sid": "TeamBucket",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": [f"arn:aws:s3:::{bucket}/*"],
+        },
+        {
+            "Sid": "ListTeamBucket",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{bucket}"],
+        },
+        {
+            "Sid": "PullTeamImages",
+            "Effect": "Allow",
+            "Action": [
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchCheckLayerAvailability",
+            ],
+            "Resource": [f"arn:aws:ecr:{scope.region}:{scope.account}:repository/smstudio/*"],
+        },
+        {
+            "Sid": "EcrLogin",
+            "Effect": "Allow",
+            "Action": ["ecr:GetAuthorizationToken"],
+            "Resource": ["*"],
+        },
+        {
+            "Sid": "StudioLogsAndHomeUsage",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup"],
+            "Resource": [
+                f"{logs}:/aws/sagemaker/*",
+                f"{logs}:{usage.GROUP}",
+                f"{logs}:{usage.GROUP}:log-stream:{d}/*",
+            ],
+        },
+        {
+            "Sid": "GitTokenOfTheAppsUser",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [scope.secret(APP_USER)],
+            "Condition": {"StringEquals": {f"secretsmanager:ResourceTag/{TAG}": APP_USER}},
+        },
+        {
+            "Sid": "OwnProfileForGitIdentity",
+            "Effect": "Allow",
+            "Action": ["sagemaker:DescribeUserProfile", "sagemaker:ListTags"],
+            "Resource": [scope.own_profile(APP_USER)],
+        },
+        {
+            "Sid": "SpaceOwners",
+            "Effect": "Allow",
+            "Action": ["sagemaker:DescribeSpace"],
+            "Resource": [scope.arn(f"space/{d}/*")],
+        },
+        {
+            "Sid": "RegisterOwnAppsWithSsm",
+            "Effect": "Allow",
+            "Action": ["ssm:CreateActivation"],
+            "Resource": ["*"],
+            "Condition": {
+                "StringEquals": {f"aws:RequestTag/{SSH_OWNER}": APP_USER},
+                "StringLike": {"aws:RequestTag/SSHResourceArn": scope.arn(f"app/{d}/*")},
+                "ForAllValues:StringEquals": {"aws:TagKeys": SSH_TAGS},
+            },
+        },
+        {
+            "Sid": "FindManagedInstances",
+            "Effect": "Allow",
+            "Action": ["ssm:DescribeInstanceInformation"],
+            "Resource": ["*"],
+        },
+        {
+            "Sid": "RetireOwnManagedInstances",
+            "Effect": "Allow",
+            "Action": ["ssm:DeregisterManagedInstance"],
+            "Resource": [scope.ssm("managed-instance/*")],
+            "Condition": {"StringEquals": {f"ssm:resourceTag/{SSH_OWNER}": APP_USER}},
+        },
+        {
+            "Sid": "PassTheManagedInstanceRole",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": [scope.role(ssm_instance_role)],
+            "Condition": {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}},
+        },
+        {
+            "Sid": "IdleShutdownOfOwnKernelGatewayApps",
+            "Effect": "Allow",
+            "Action": ["sagemaker:DeleteApp"],
+            "Resource": [scope.arn(f"app/{d}/{APP_USER}/kernelgateway/*")],
+        },
+    )
+
+
+def ssm_instance_policy() -> Policy:
+    """The role of the apps' SSM managed instances (the activation's role): the agent's
+    own channels for Run Command and Session Manager, nothing of the account's data."""
+    return _doc(
+        {
+            "Sid": "SsmAgentChannels",
+            "Effect": "Allow",
+            "Action": [
+                "ssm:UpdateInstanceInformation",
+                "ssmmessages:CreateControlChannel",
+                "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel",
+                "ssmmessages:OpenDataChannel",
+                "ec2messages:AcknowledgeMessage",
+                "ec2messages:DeleteMessage",
+                "ec2messages:FailMessage",
+                "ec2messages:GetEndpoint",
+                "ec2messages:GetMessages",
+                "ec2messages:SendReply",
+            ],
+            "Resource": ["*"],
+        }
+    )
+
+
+def service_trust_policy(service: str) -> Policy:
+    return _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": ["sts:AssumeRole"],
+        }
+    )
+
+
+def ssm_trust_policy() -> Policy:
+    """Trust for the managed-instance role: SSM assumes it for registered apps."""
+    return service_trust_policy("ssm.amazonaws.com")
+
+
+def sagemaker_trust_policy() -> Policy:
+    """Trust for the execution role: SageMaker assumes it for apps, setting the user
+    profile as the session's SourceIdentity (ExecutionRoleIdentityConfig)."""
+    return _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:SetContext", "sts:SetSourceIdentity"],
+        }
+    )
+
+
+def user_trust_policy(account: str, saml_provider: str | None = None) -> Policy:
+    """Who may become a user: anyone in the account whose own policy allows assuming the
+    role (the default: an admin or an SSO permission set grants it), or the users an IAM
+    Identity Center/SAML provider signs in. Session tags may never name a studiouserid:
+    they would override the role's own tag, and with it whose things the session reaches."""
+    no_identity_tags = {"ForAllValues:StringNotEqualsIgnoreCase": {"aws:TagKeys": [TAG]}}
+    if saml_provider:
+        return _doc(
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": saml_provider},
+                "Action": ["sts:AssumeRoleWithSAML"],
+                "Condition": {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}},
+            },
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": saml_provider},
+                "Action": ["sts:TagSession"],
+                "Condition": no_identity_tags,
+            },
+        )
+    return _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": ["sts:AssumeRole"],
+        }
+    )

@@ -1,0 +1,215 @@
+"""Workspaces for data scientists: bring an app up (creating its space), take it down,
+list apps, and open Studio through a presigned URL. New Studio first: a user's workspace
+is a private JupyterLab space named `<user>-space` with its app `default`; the spaces the
+team file declares (private or shared) are opened by name."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+
+from smstudio.core import facts
+from smstudio.core.config import SPACE_NAME, Team, is_valid_name
+from smstudio.core.errors import BadInput, SmstudioError
+from smstudio.core.wait import TimedOut
+from smstudio.core.wait import until as wait_until
+
+LIVE = ("Pending", "InService")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    domain_id: str
+    user: str  # who opens it
+    space: str
+    app_type: str = "JupyterLab"
+    declared: bool = False  # a space of the team file (apply makes it)
+    instance_type: str | None = None  # the declared space's
+
+    def app(self) -> dict[str, str]:
+        return {
+            "DomainId": self.domain_id,
+            "SpaceName": self.space,
+            "AppType": self.app_type,
+            "AppName": facts.SPACE_APP_NAME,
+        }
+
+
+def find_domain(sm: Any, team: Team) -> str:
+    if team.domain.id:
+        return team.domain.id
+    for page in sm.get_paginator("list_domains").paginate():
+        for found in page["Domains"]:
+            if found["DomainName"] == team.domain.name:
+                return str(found["DomainId"])
+    raise SmstudioError(f"domain {team.domain.name!r} does not exist", "run `smstudio apply` first")
+
+
+def workspace(sm: Any, team: Team, user: str, space: str | None) -> Workspace:
+    if team.user(user) is None:
+        names = ", ".join(u.name for u in team.users)
+        raise BadInput(f"{user!r} is not in the team (users: {names})", "pick a team member")
+    if space is not None and not is_valid_name(SPACE_NAME, space):
+        raise BadInput(
+            f"{space!r} is not a space name smstudio takes",
+            "use lower-case letters, digits and hyphens, at most 63 characters",
+        )
+    declared = team.space(space) if space else None
+    if declared is not None:
+        if declared.sharing == "Private" and declared.owner != user:
+            raise BadInput(
+                f"space {declared.name} is private to {declared.owner}",
+                "open your own workspace, or ask for the space to be shared in the team file",
+            )
+        return Workspace(find_domain(sm, team), user, declared.name, declared.app_type, True,
+                         declared.instance_type)  # fmt: skip
+    return Workspace(find_domain(sm, team), user, space or f"{user}-space")
+
+
+def wait(
+    sm: Any, app: dict[str, str], want: tuple[str, ...], console: Console, timeout: float
+) -> dict[str, Any]:
+    started = time.monotonic()
+    seen: list[str] = ["Pending"]
+    with console.status(
+        f"{app.get('SpaceName') or app.get('UserProfileName')}: waiting", spinner="dots"
+    ) as status:
+
+        def settled() -> dict[str, Any] | None:
+            found = sm.describe_app(**app)
+            seen.append(found["Status"])
+            if found["Status"] in want or found["Status"] == "Failed":
+                return dict(found)
+            status.update(
+                f"{app.get('SpaceName')}: {found['Status']} ({time.monotonic() - started:.0f}s)"
+            )
+            return None
+
+        try:
+            return wait_until(settled, timeout)
+        except TimedOut:
+            raise SmstudioError(
+                f"app still {seen[-1]} after {timeout:.0f}s", "check `smstudio status`"
+            ) from None
+
+
+def up(
+    sm: Any,
+    team: Team,
+    ws: Workspace,
+    instance_type: str | None,
+    console: Console,
+    timeout: float = 600,
+) -> str:
+    """Create or reuse the user's space and app, wait until it serves; the presigned URL."""
+    member = next(u for u in team.users if u.name == ws.user)
+    instance = (
+        instance_type
+        or ws.instance_type
+        or member.default_instance_type
+        or team.defaults.instance_type
+    )
+    if instance not in team.allowed_for(member):
+        raise BadInput(
+            f"{ws.user} may not use {instance}",
+            f"choose one of {', '.join(team.allowed_for(member))}",
+        )
+    try:
+        sm.describe_space(DomainId=ws.domain_id, SpaceName=ws.space)
+    except sm.exceptions.ResourceNotFound:
+        if ws.declared:
+            raise SmstudioError(
+                f"space {ws.space} (in the team file) does not exist yet",
+                "ask the platform team to run `smstudio apply`",
+            ) from None
+        sm.create_space(
+            DomainId=ws.domain_id,
+            SpaceName=ws.space,
+            OwnershipSettings={"OwnerUserProfileName": ws.user},
+            SpaceSharingSettings={"SharingType": "Private"},
+            Tags=[{"Key": facts.STUDIO_USER_TAG, "Value": ws.user}],
+        )
+    current = None
+    with contextlib.suppress(sm.exceptions.ResourceNotFound):
+        current = sm.describe_app(**ws.app())["Status"]
+    if current == "Deleting":
+        wait(sm, ws.app(), ("Deleted",), console, timeout)
+        current = "Deleted"
+    if current not in LIVE:
+        sm.create_app(**ws.app(), ResourceSpec={"InstanceType": instance})
+    found = wait(sm, ws.app(), ("InService",), console, timeout)
+    if found["Status"] == "Failed":
+        raise SmstudioError(
+            f"{ws.space} failed to start: {found.get('FailureReason', '?')}",
+            "fix the cause, then run `smstudio up` again",
+        )
+    return open_url(sm, ws)
+
+
+def down(sm: Any, ws: Workspace, console: Console, timeout: float = 300) -> bool:
+    try:
+        status = sm.describe_app(**ws.app())["Status"]
+    except sm.exceptions.ResourceNotFound:
+        return False
+    if status not in LIVE:
+        return False
+    sm.delete_app(**ws.app())
+    wait(sm, ws.app(), ("Deleted",), console, timeout)
+    return True
+
+
+def open_url(sm: Any, ws: Workspace) -> str:
+    return str(
+        sm.create_presigned_domain_url(
+            DomainId=ws.domain_id, UserProfileName=ws.user, SpaceName=ws.space
+        )["AuthorizedUrl"]
+    )
+
+
+@dataclass(frozen=True)
+class AppRow:
+    owner: str
+    app_type: str
+    name: str
+    instance_type: str
+    status: str
+    age: str
+
+
+def age(created: datetime, now: datetime | None = None) -> str:
+    seconds = int(((now or datetime.now(UTC)) - created).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def status(sm: Any, domain_id: str) -> list[AppRow]:
+    rows = []
+    for page in sm.get_paginator("list_apps").paginate(DomainIdEquals=domain_id):
+        for app in page["Apps"]:
+            if app["Status"] == "Deleted":
+                continue
+            rows.append(
+                AppRow(
+                    owner=app.get("SpaceName") or app.get("UserProfileName", "?"),
+                    app_type=app["AppType"],
+                    name=app["AppName"],
+                    instance_type=(app.get("ResourceSpec") or {}).get("InstanceType", "-"),
+                    status=app["Status"],
+                    age=age(app["CreationTime"]),
+                )
+            )
+    return sorted(rows, key=lambda r: (r.owner, r.app_type))
+
+
+def pages(sm: Any, operation: str, domain_id: str) -> list[dict[str, Any]]:
+    """Every item of a domain-scoped List* call."""
+    key = {"list_user_profiles": "UserProfiles", "list_spaces": "Spaces", "list_apps": "Apps"}
+    paginator = sm.get_paginator(operation).paginate(DomainIdEquals=domain_id)
+    return [item for page in paginator for item in page[key[operation]]]
