@@ -38,7 +38,7 @@ def main() -> None:
                 clients = aws.Aws(region=team.domain.region)
                 mutations = apply.count_mutations(clients)
                 started = time.monotonic()
-                changes = apply.Registrar(team, base_dir, clients, quiet, tag=args.tag).run()
+                changes = apply.run(team, base_dir, clients, quiet, tag=args.tag)
                 rows.append((run, time.monotonic() - started, len(mutations), len(changes)))
         finally:
             stack.down(layout)

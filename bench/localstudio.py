@@ -34,7 +34,7 @@ def running(tag: str) -> Iterator[dict[str, Any]]:
             os.environ.pop("AWS_SESSION_TOKEN", None)
             os.environ.update(stack.env_exports(ports, stack.admin_keys(layout)))
             clients = aws.Aws(region=team.domain.region)
-            apply.Registrar(team, base_dir, clients, Console(quiet=True), tag=tag).run()
+            apply.run(team, base_dir, clients, Console(quiet=True), tag=tag)
             sm = clients.client("sagemaker")
             domain = apps.find_domain(sm, team)
 

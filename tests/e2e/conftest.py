@@ -77,7 +77,7 @@ def local_studio(
         clients = aws.Aws(max_attempts=2)
         team, base_dir = config.load(team_file)
         tag = built_images["base"].rsplit(":", 1)[1]
-        apply.Registrar(team, base_dir, clients, Console(stderr=True), tag=tag).run()
+        apply.run(team, base_dir, clients, Console(stderr=True), tag=tag)
         sm = clients.client("sagemaker")
         domain_id = apply_domain(sm, team)
         sessions: dict[str, dict[str, str]] = {}

@@ -19,6 +19,7 @@ from smstudio.core.errors import SmstudioError
 from smstudio.images import push
 from smstudio.local import stack
 from smstudio.register import apply, iam
+from smstudio.register.plan import Change
 from tests.emulator.conftest import TEAM, write_team
 
 
@@ -37,9 +38,10 @@ def studio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[aws.Aws]
         stack.down(layout)
 
 
-def registrar(tmp_path: Path, clients: aws.Aws, tag: str) -> apply.Registrar:
+def applied(tmp_path: Path, clients: aws.Aws, tag: str) -> list[Change]:
+    """apply --yes: the plan made and carried out, as the admin."""
     team, base = config.load(write_team(tmp_path))
-    return apply.Registrar(team, base, clients, Console(stderr=True), tag=tag, version_timeout=60)
+    return apply.run(team, base, clients, Console(stderr=True), tag=tag, version_timeout=60)
 
 
 def someone_elses_domain(sm: Any) -> tuple[str, str]:
@@ -59,7 +61,7 @@ def test_apply_creates_everything_then_changes_nothing(
     sm: Any = studio.client("sagemaker")
     domain_id, theirs = someone_elses_domain(sm)
     tag = built_images["base"].rsplit(":", 1)[1]
-    first = registrar(tmp_path, studio, tag).run()
+    first = applied(tmp_path, studio, tag)
     steps = [c.step for c in first]
     order = ["iam role", "image", "image version", "app image config", "lifecycle config",
              "iam role policy", "domain defaults", "iam user policy", "user profile"]  # fmt: skip
@@ -116,7 +118,7 @@ def test_apply_creates_everything_then_changes_nothing(
     )
 
     mutations = apply.count_mutations(studio)
-    second = registrar(tmp_path, studio, tag).run()
+    second = applied(tmp_path, studio, tag)
     assert second == [] and mutations == []
 
 
@@ -135,7 +137,7 @@ def test_failed_image_version_stops_before_the_domain(
 
     monkeypatch.setattr(push, "push", push_elsewhere)
     with pytest.raises(SmstudioError) as info:
-        registrar(tmp_path, studio, built_images["base"].rsplit(":", 1)[1]).run()
+        applied(tmp_path, studio, built_images["base"].rsplit(":", 1)[1])
     assert "CREATE_FAILED" in info.value.problem and "does not exist" in info.value.problem
     assert "domain was not changed" in info.value.fix
     assert sm.describe_domain(DomainId=domain_id)["DefaultUserSettings"] == before
@@ -170,7 +172,7 @@ def test_a_rebuilt_image_gets_exactly_one_new_version(
     tmp_path: Path, studio: aws.Aws, built_images: dict[str, str]
 ) -> None:
     tag = built_images["base"].rsplit(":", 1)[1]
-    registrar(tmp_path, studio, tag).run()
+    applied(tmp_path, studio, tag)
     # "Rebuild": jupyterlab changes (a new layer), kernelgateway is the same image.
     engine = dockerhost.client()
     changed = subprocess.run(
@@ -182,7 +184,7 @@ def test_a_rebuilt_image_gets_exactly_one_new_version(
     engine.images.get(built_images["kernelgateway"]).tag("smstudio/kernelgateway", "rebuilt")
     try:
         mutations = apply.count_mutations(studio)
-        changes = registrar(tmp_path, studio, "rebuilt").run()
+        changes = applied(tmp_path, studio, "rebuilt")
     finally:
         for ref in ("smstudio/jupyterlab:rebuilt", "smstudio/kernelgateway:rebuilt"):
             engine.images.remove(ref, force=True)
@@ -206,7 +208,7 @@ def test_users_get_identities_and_roles_are_scoped_to_the_domain(
                         'iam_principal = "arn:aws:iam::123456789012:user/bob.smith"')  # fmt: skip
     team, base = config.load(write_team(tmp_path, text))
     tag = built_images["base"].rsplit(":", 1)[1]
-    apply.Registrar(team, base, studio, Console(stderr=True), tag=tag).run()
+    apply.run(team, base, studio, Console(stderr=True), tag=tag)
     names = iam.Names("ml-team")
     domain_id = studio.client("sagemaker").list_domains()["Domains"][0]["DomainId"]
     role = iam_client.get_role(RoleName=names.user_role("alice"))["Role"]
@@ -240,7 +242,7 @@ def test_two_teams_share_an_account_and_apply_alternately(
 
     def run(team: config.Team, base: Path) -> list[str]:
         mutations = apply.count_mutations(studio)
-        apply.Registrar(team, base, studio, Console(stderr=True), tag=tag).run()
+        apply.run(team, base, studio, Console(stderr=True), tag=tag)
         return list(mutations)
 
     for team, base in teams:
@@ -277,7 +279,7 @@ def test_declared_spaces_and_their_replacement(
     asked for, because the space's home goes with it."""
     tag = built_images["base"].rsplit(":", 1)[1]
     team, base = config.load(write_team(tmp_path, SPACES))
-    apply.Registrar(team, base, studio, Console(stderr=True), tag=tag).run()
+    apply.run(team, base, studio, Console(stderr=True), tag=tag)
     sm: Any = studio.client("sagemaker")
     domain_id = sm.list_domains()["Domains"][0]["DomainId"]
     space = sm.describe_space(DomainId=domain_id, SpaceName="churn")
@@ -286,7 +288,7 @@ def test_declared_spaces_and_their_replacement(
     changed = write_team(tmp_path, SPACES.replace('sharing = "Shared"', 'sharing = "Private"'),
                          "changed.toml")  # fmt: skip
     team, base = config.load(changed)
-    plan = apply.Registrar(team, base, studio, Console(stderr=True), tag=tag, dry_run=True).run()
+    plan = apply.make(team, base, studio, tag).plan.changes
     assert [(c.step, c.target, c.action) for c in plan if c.step != "image version"] == [
         ("space", "churn", "replace")
     ]

@@ -14,6 +14,7 @@ from smstudio.cli.base import TEAM_FILE, app, console, out
 from smstudio.core import aws, config, facts
 from smstudio.core.errors import BadInput, SmstudioError
 from smstudio.register import apply, desired, iam, lcc, lock
+from smstudio.register.plan import Change, Options
 from smstudio.workspaces import apps
 
 iam_app = typer.Typer(
@@ -28,41 +29,88 @@ lcc_app = typer.Typer(
 app.add_typer(lcc_app, name="lcc")
 
 
-def _registrar(team: Path, tag: str, dry_run: bool, replace: bool = False) -> apply.Registrar:
+PlanFile = Annotated[
+    Path | None,
+    typer.Option("-o", "--out", help="Write the plan to this file, for `apply FILE`."),
+]
+Prune = Annotated[
+    bool,
+    typer.Option(
+        "--prune",
+        help="Delete what the team file no longer has (users: their apps, spaces, profile, "
+        "IAM identity and policy, git token, SSM registrations; spaces; images). Without "
+        "it they are listed as kept.",
+    ),
+]
+DeleteHome = Annotated[
+    bool,
+    typer.Option("--delete-home", help="With --prune: also the homes of users who left."),
+]
+ReplaceSpaces = Annotated[
+    bool,
+    typer.Option(
+        "--replace-spaces",
+        help="Allow replacing spaces whose owner or sharing type changed (SageMaker "
+        "cannot change them: the space and its home are deleted and made again).",
+    ),
+]
+
+
+def _show(planned: apply.Planned, prefix: str = "") -> None:
+    for change in planned.plan.changes:
+        line = f"  {change.step:<18} {prefix + change.action:<22} {change.target} {change.detail}"
+        why = f" [dim]({escape(change.reason)})[/]" if change.reason else ""
+        console.print(escape(line.rstrip()) + why, soft_wrap=True)
+    for change in planned.plan.kept:
+        line = f"  {change.step:<18} {'keep':<22} {change.target} {change.detail}"
+        console.print(f"[yellow]{escape(line.rstrip())}[/] [dim]({escape(change.reason)})[/]",
+                      soft_wrap=True)  # fmt: skip
+
+
+def _make(team: Path, tag: str, options: Options) -> tuple[apply.Planned, aws.Aws]:
     spec, base = config.load(team)
     clients = aws.Aws(region=spec.domain.region)
-    return apply.Registrar(spec, base, clients, console, tag=tag, dry_run=dry_run,
-                           replace_spaces=replace)  # fmt: skip
+    with console.status("reading the account", spinner="dots"):
+        return apply.make(spec, base, clients, tag, options), clients
 
 
 @app.command("plan")
 def plan(
     team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
     tag: Annotated[str, typer.Option(help="The built image tag to register.")] = "dev",
+    out_file: PlanFile = None,
+    prune: Prune = False,
+    delete_home: DeleteHome = False,
+    replace_spaces: ReplaceSpaces = False,
 ) -> None:
     """Show what `apply` would change in the domain; changes nothing, pushes nothing.
 
-    Whether an image needs a new version is known only after its push, so `apply`
-    decides that (a version is added only when the pushed digest changed).
+    With -o FILE the plan is written down: `smstudio apply FILE` then carries out exactly
+    that plan, or refuses, saying what changed, if the account changed since.
     """
-    changes = _registrar(team, tag, dry_run=True).run()
-    out.print(f"{len(changes)} change(s) planned" if changes else "nothing to change")
+    planned, _ = _make(team, tag, Options(prune, delete_home, replace_spaces))
+    console.print("plan:")
+    _show(planned, "would ")
+    if out_file is not None:
+        planned.save(out_file)
+        console.print(f"plan written to {out_file}; carry it out with: smstudio apply {out_file}")
+    count = len(planned.plan.changes)
+    out.print(f"{count} change(s) planned" if count else "nothing to change")
 
 
 @app.command("apply")
 def apply_team(
+    plan_file: Annotated[
+        Path | None,
+        typer.Argument(help="A plan `smstudio plan -o` wrote: carry out exactly it."),
+    ] = None,
     team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
     tag: Annotated[str, typer.Option(help="The built image tag to register.")] = "dev",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Apply without asking.")] = False,
-    replace_spaces: Annotated[
-        bool,
-        typer.Option(
-            "--replace-spaces",
-            help="Allow replacing spaces whose owner or sharing type changed (SageMaker "
-            "cannot change them: the space and its home are deleted and made again).",
-        ),
-    ] = False,
+    prune: Prune = False,
+    delete_home: DeleteHome = False,
+    replace_spaces: ReplaceSpaces = False,
     lock_wait: Annotated[
         float, typer.Option(help="Seconds to wait for another apply of the team to finish.")
     ] = 600,
@@ -72,48 +120,91 @@ def apply_team(
     ] = False,
 ) -> None:
     """Register the team file into its domain: IAM roles, images and versions, app image
-    configs, lifecycle configs, domain defaults, user policies and profiles.
+    configs, lifecycle configs, domain defaults, user policies and profiles, spaces; with
+    --prune, offboard what the team file no longer has.
 
-    Shows the plan first, then applies in that order. A second apply changes nothing. One
-    apply of a team runs at a time (a lock in the account; a second waits). Against the
-    local Studio: eval "$(smstudio local env)" first.
+    Reads the account, shows the plan, then carries out that plan. A second apply changes
+    nothing. `apply FILE` carries out a plan written by `plan -o FILE`. One apply of a
+    team runs at a time (a lock in the account; a second waits). Against the local
+    Studio: eval "$(smstudio local env)" first.
     """
+    options = Options(prune, delete_home, replace_spaces)
     if dry_run:
+        planned, _ = _make(team, tag, options)
         console.print("plan:")
-        changes = _registrar(team, tag, dry_run=True).run()
-        out.print(f"{len(changes)} change(s) planned" if changes else "nothing to change")
+        _show(planned, "would ")
+        count = len(planned.plan.changes)
+        out.print(f"{count} change(s) planned" if count else "nothing to change")
         return
-    spec, _ = config.load(team)
-    ssm = aws.Aws(region=spec.domain.region).client("ssm")
+    loaded = apply.Planned.load(plan_file) if plan_file else None
+    spec = loaded.team if loaded else config.load(team)[0]
+    clients = aws.Aws(region=spec.domain.region)
     with console.status("taking the apply lock", spinner="dots") as status:
-        held = lock.held(ssm, spec.namespace, lock_wait, break_lock, status.update)
+        held = lock.held(clients.client("ssm"), spec.namespace, lock_wait, break_lock,
+                         status.update)  # fmt: skip
         held.__enter__()
     try:
-        _apply_locked(team, tag, yes, replace_spaces)
+        if loaded is not None and plan_file is not None:
+            _apply_file(loaded, plan_file, clients)
+        else:
+            _apply_team(team, tag, options, yes)
     finally:
         held.__exit__(None, None, None)
 
 
-def _apply_locked(team: Path, tag: str, yes: bool, replace_spaces: bool) -> None:
+def _apply_file(planned: apply.Planned, plan_file: Path, clients: aws.Aws) -> None:
+    with console.status("reading the account", spinner="dots"):
+        changed = apply.stale(planned, clients)
+    if changed:
+        shown = "\n  ".join(changed[:12]) + ("\n  ..." if len(changed) > 12 else "")
+        raise SmstudioError(
+            f"the account changed since {plan_file} was made; nothing was applied:\n  {shown}",
+            f"plan again: smstudio plan -o {plan_file}",
+        )
+    console.print(f"plan {plan_file}:")
+    _show(planned)
+    _check_replacements(planned)
+    _execute(planned, clients)
+
+
+def _apply_team(team: Path, tag: str, options: Options, yes: bool) -> None:
+    planned, clients = _make(team, tag, options)
     console.print("plan:")
-    changes = _registrar(team, tag, dry_run=True).run()
-    replacing = [c for c in changes if c.action == "replace"]
+    _show(planned)
+    changes = planned.plan.changes
     if changes and not yes:
         if not sys.stdin.isatty():
             raise BadInput("apply needs confirmation", "pass --yes (no terminal to ask on)")
         typer.confirm(f"apply {len(changes)} change(s)?", abort=True)
-    if replacing and not replace_spaces:
-        if not sys.stdin.isatty():
-            raise BadInput(
-                f"{len(replacing)} space(s) would be replaced, deleting their homes: "
-                + ", ".join(c.target for c in replacing),
-                "check the plan; to go ahead, apply with --replace-spaces",
-            )
-        typer.confirm(f"replace {len(replacing)} space(s), deleting their homes?", abort=True)
-        replace_spaces = True
+    if planned.plan.replacing and not options.replace_spaces and sys.stdin.isatty():
+        count = len(planned.plan.replacing)
+        typer.confirm(f"replace {count} space(s), deleting their homes?", abort=True)
+        planned.options.replace_spaces = True
+    _check_replacements(planned)
+    _execute(planned, clients)
+
+
+def _check_replacements(planned: apply.Planned) -> None:
+    replacing = planned.plan.replacing
+    if replacing and not planned.options.replace_spaces:
+        raise BadInput(
+            f"{len(replacing)} space(s) would be replaced, deleting their homes: "
+            + ", ".join(c.target for c in replacing),
+            "check the plan; to go ahead, apply with --replace-spaces",
+        )
+
+
+def _execute(planned: apply.Planned, clients: aws.Aws) -> None:
+    if not planned.plan.changes:
+        out.print("nothing to change")
+        return
     console.print("applying:")
-    done = _registrar(team, tag, dry_run=False, replace=replace_spaces).run()
-    out.print(f"applied {len(done)} change(s)" if done else "nothing to change")
+
+    def started(change: Change) -> None:
+        console.print(escape(f"  {change.step:<18} {change.action:<22} {change.target}"))
+
+    done = apply.execute(planned, clients, console, started=started)
+    out.print(f"applied {len(done)} change(s)")
 
 
 @lcc_app.command("show")

@@ -59,15 +59,17 @@ class Aws:
             )
         return session
 
-    def config(self) -> botocore.config.Config:
+    def config(self, connections: int = 10) -> botocore.config.Config:
         return botocore.config.Config(
             retries={"mode": "standard", "max_attempts": self.max_attempts},
             user_agent_extra="smstudio",
+            max_pool_connections=connections,
         )
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, connections: int = 10) -> Any:
+        """A client; `connections` for one shared by that many threads."""
         endpoint = self.endpoints.get(service) or env_endpoint(service)
-        made = self.session.client(service, config=self.config(), endpoint_url=endpoint)
+        made = self.session.client(service, config=self.config(connections), endpoint_url=endpoint)
         for event, handler in self.event_hooks:
             made.meta.events.register(event, handler)
         return made

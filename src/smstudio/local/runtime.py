@@ -52,6 +52,7 @@ CREDENTIALS_PATH = "/_local/credentials"
 SERVICE_LABEL = "io.smstudio.app-service"  # containers every app's network gets (value: alias)
 
 LOG_GROUP = facts.LCC_LOG_GROUP
+EFS_HOME = "user-default-efs"  # where a private space shows its owner's EFS home
 HOLD_FLAG = "/tmp/.smstudio-lifecycle-done"
 LCC_PATH = "/tmp/.smstudio-on-start.sh"
 LABEL = "io.smstudio.app-arn"
@@ -94,6 +95,9 @@ class AppPlan:
     vpc_only: bool = False  # the domain's AppNetworkAccessType: no network in the app
     role: str | None = None  # the execution role
     source_identity: str | None = None  # the session's SourceIdentity (the user profile)
+    # a private space's owner: their home on the domain's EFS is mounted in the space (as
+    # Studio's AutoMountHomeEFS does, at ~/user-default-efs); it outlives the space
+    efs_owner: str | None = None
 
 
 def _space(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> dict[str, Any]:
@@ -200,7 +204,17 @@ def plan_app(store: dict[str, dict[str, Any]], app: dict[str, Any], registry_hos
         vpc_only=store["domains"][app["DomainId"]].get("AppNetworkAccessType") == "VpcOnly",
         role=merged.get("ExecutionRole"),
         source_identity=source_identity(store, app),
+        efs_owner=_efs_owner(store, app),
     )
+
+
+def _efs_owner(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> str | None:
+    """The owner of a private space (whose EFS home it mounts); None for shared spaces and
+    Classic apps (whose home is that EFS home already)."""
+    if not app.get("SpaceName"):
+        return None
+    sharing = (_space(store, app).get("SpaceSharingSettings") or {}).get("SharingType")
+    return _owner(store, app) if sharing == "Private" else None
 
 
 def stream_name(app: dict[str, Any]) -> str:
@@ -380,6 +394,9 @@ class DockerAppRuntime:
         self._check_image(plan, app["AppType"])
         container = self._create(app, plan)
         container.start()
+        if plan.efs_owner:  # a new EFS home is the user's, as Studio makes it
+            target = f"{plan.mount_path}/{EFS_HOME}"
+            container.exec_run(["chown", f"{plan.uid}:{plan.gid}", target], user="0")
         self._start_relays(app, plan, container)
         if plan.lifecycle:
             self._lifecycle(app, plan, container)
@@ -550,6 +567,9 @@ class DockerAppRuntime:
             str(self.endpoint_dir): {"bind": ENDPOINT_DIR, "mode": "ro"},
             str(app_dir): {"bind": APP_SOCKET_DIR, "mode": "rw"},
         }
+        if plan.efs_owner:
+            efs = home_volume(app["DomainId"], None, plan.efs_owner)
+            volumes[efs] = {"bind": f"{plan.mount_path}/{EFS_HOME}", "mode": "rw"}
         network: dict[str, Any] = (
             {"network_mode": "none"} if plan.vpc_only else {"network": self._network(app)}
         )

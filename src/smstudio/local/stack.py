@@ -73,11 +73,20 @@ class Layout:
         return self.root / "logs"
 
 
+def _ephemeral_start(default: int = 32768) -> int:
+    try:
+        start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+    return max(start, 20100)
+
+
 def free_port_base(tries: int = 50) -> int:
     """A port with the next one also free on 127.0.0.1 (for Ports.at(base)), so parallel
-    stacks (tests, benches) never collide."""
+    stacks (tests, benches) never collide. Below the kernel's ephemeral range: a port from
+    there can be taken by any outgoing connection between this choice and its use."""
     for _ in range(tries):
-        base = random.randrange(20000, 60000)
+        base = random.randrange(20000, _ephemeral_start() - 2)
         try:
             for port in (base, base + 1):
                 with socket.socket() as sock:

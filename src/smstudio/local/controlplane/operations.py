@@ -211,6 +211,10 @@ class ControlPlane:
 
     def op_CreateImageVersion(self, p: Params, ctx: Context) -> dict[str, Any]:
         image = self._get("images", p["ImageName"], f"Image {p['ImageName']} does not exist.")
+        token = p.get("ClientToken")
+        for version in self._versions(p["ImageName"]):  # idempotent, as SageMaker is
+            if token and version.get("ClientToken") == token:
+                return {"ImageVersionArn": version["ImageVersionArn"]}
         number = max((v["Version"] for v in self._versions(p["ImageName"])), default=0) + 1
         arn = self.arn(ctx, f"image-version/{p['ImageName']}/{number}")
         item: dict[str, Any] = {
@@ -219,6 +223,7 @@ class ControlPlane:
             "ImageVersionArn": arn,
             "Version": number,
             "ImageVersionStatus": "CREATING",
+            **({"ClientToken": token} if token else {}),
         }
         item = self._create("image-versions", f"{p['ImageName']}/{number}", item, "ImageVersion")
         if self.resolver is not None:
@@ -514,6 +519,18 @@ class ControlPlane:
         self._profile(p["DomainId"], p["UserProfileName"])
         if self._live_apps(p["DomainId"], UserProfileName=p["UserProfileName"]):
             raise in_use(f"UserProfile {p['UserProfileName']} has apps; delete them first")
+        owned = [  # SageMaker: its apps and the spaces it owns go first
+            s["SpaceName"]
+            for s in self.store.table("spaces").values()
+            if s["DomainId"] == p["DomainId"]
+            and (s.get("OwnershipSettings") or {}).get("OwnerUserProfileName")
+            == p["UserProfileName"]
+        ]
+        if owned:
+            raise in_use(
+                f"UserProfile {p['UserProfileName']} owns spaces ({', '.join(sorted(owned))}); "
+                "delete them first"
+            )
         del self.store.table("user-profiles")[f"{p['DomainId']}/{p['UserProfileName']}"]
         return {}
 

@@ -1,0 +1,215 @@
+"""Carry out a plan: exactly its changes, in order, each call as the plan wrote it (a
+domain the plan creates gives its id to the calls after it). The steps smstudio runs
+itself: push an image and add its version (waiting until it is CREATED), wait for a new
+domain, delete a space or profile with its apps. A failure stops the run; running
+`apply` again reads the account afresh and finishes the rest.
+
+For the fault tests, SMSTUDIO_TEST_KILL_AFTER_CALLS=N kills the process (SIGKILL) right
+after its N-th call that changes something.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from rich.console import Console
+
+from smstudio.core import aws, dockerhost, wait
+from smstudio.core.errors import SmstudioError
+from smstudio.images import push
+from smstudio.register.plan import Change, Plan
+
+KILL_AFTER = "SMSTUDIO_TEST_KILL_AFTER_CALLS"
+LIVE_APP = ("Pending", "InService", "Deleting")
+
+
+def fill(value: Any, outputs: dict[str, str]) -> Any:
+    """The plan's `${name}` placeholders replaced by what earlier calls returned."""
+    if isinstance(value, str):
+        for name, found in outputs.items():
+            value = value.replace("${" + name + "}", found)
+        return value
+    if isinstance(value, list):
+        return [fill(v, outputs) for v in value]
+    if isinstance(value, dict):
+        return {k: fill(v, outputs) for k, v in value.items()}
+    return value
+
+
+class Executor:
+    def __init__(
+        self,
+        clients: aws.Aws,
+        console: Console,
+        version_timeout: float = 900,
+        gone_timeout: float = 900,
+        clock: wait.Clock = wait.REAL,
+    ) -> None:
+        self.clients = clients
+        self.console = console
+        self.version_timeout = version_timeout
+        self.gone_timeout = gone_timeout
+        self.clock = clock
+        self._made: dict[str, Any] = {}
+        self._calls = 0
+        self._kill_after = int(os.environ.get(KILL_AFTER, "0") or 0)
+
+    def client(self, service: str) -> Any:
+        if service not in self._made:
+            self._made[service] = self.clients.client(service)
+        return self._made[service]
+
+    def run(self, plan: Plan, started: Callable[[Change], None] = lambda _: None) -> list[Change]:
+        outputs: dict[str, str] = {}
+        done: list[Change] = []
+        for change in plan.changes:
+            started(change)
+            for call in change.calls:
+                params = fill(call.params, outputs)
+                if call.service == "smstudio":
+                    result = getattr(self, call.op)(**params)
+                else:
+                    result = getattr(self.client(call.service), call.op)(**params)
+                for name, key in call.save.items():
+                    outputs[name] = str(result[key])
+                self._checkpoint()
+            done.append(change)
+        return done
+
+    def _checkpoint(self) -> None:
+        self._calls += 1
+        if self._kill_after and self._calls >= self._kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # --- steps of smstudio's own ---------------------------------------------------------
+
+    def push_image_version(
+        self, ImageName: str, LocalRef: str, Target: str, ImageId: str, ClientToken: str
+    ) -> dict[str, Any]:
+        """Push the planned image (the same one: its config digest) and add it as the
+        image's next version, CREATED before the run goes on."""
+        local = dockerhost.get_image(LocalRef)
+        if local.id != ImageId:
+            raise SmstudioError(
+                f"{LocalRef} is another image than the plan's ({local.id[:19]}, planned "
+                f"{ImageId[:19]})",
+                "plan again: the image was rebuilt since the plan was made",
+            )
+        tag = LocalRef.rsplit(":", 1)[1]
+        pushed = push.push(LocalRef, Target, tag, self.clients, self.console)
+        sm = self.client("sagemaker")
+        arn = sm.create_image_version(
+            ImageName=ImageName, BaseImage=pushed.uri, ClientToken=ClientToken
+        )["ImageVersionArn"]
+        self._checkpoint()
+        return self.wait_image_version(ImageName, int(arn.rsplit("/", 1)[-1]))
+
+    def wait_image_version(self, ImageName: str, Version: int) -> dict[str, Any]:
+        sm = self.client("sagemaker")
+        seen: list[str] = []
+
+        def settled() -> dict[str, Any] | None:
+            found = sm.describe_image_version(ImageName=ImageName, Version=int(Version))
+            seen.append(found["ImageVersionStatus"])
+            if found["ImageVersionStatus"] == "CREATED":
+                return dict(found)
+            if found["ImageVersionStatus"].endswith("FAILED"):
+                raise SmstudioError(
+                    f"image {ImageName} version {Version} is {found['ImageVersionStatus']}: "
+                    f"{found.get('FailureReason', '?')}",
+                    "check the image was pushed to the BaseImage URI and the image role can "
+                    "pull it; the domain was not changed",
+                )
+            return None
+
+        with self.console.status(f"waiting for {ImageName} version {Version}", spinner="dots"):
+            try:
+                return wait.until(settled, self.version_timeout, 2, self.clock)
+            except wait.TimedOut:
+                raise SmstudioError(
+                    f"image {ImageName} version {Version} still {seen[-1]}", "apply again later"
+                ) from None
+
+    def wait_domain(self, DomainId: str) -> dict[str, Any]:
+        sm = self.client("sagemaker")
+
+        def ready() -> dict[str, Any] | None:
+            found = sm.describe_domain(DomainId=DomainId)
+            if found["Status"] == "InService":
+                return dict(found)
+            if found["Status"].endswith("Failed"):
+                raise SmstudioError(
+                    f"domain {DomainId} is {found['Status']}: {found.get('FailureReason', '?')}",
+                    "fix the cause (VPC, subnets, the execution role), delete it, apply again",
+                )
+            return None
+
+        with self.console.status(f"waiting for domain {DomainId}", spinner="dots"):
+            try:
+                return wait.until(ready, self.gone_timeout, 5, self.clock)
+            except wait.TimedOut:
+                raise SmstudioError(
+                    f"domain {DomainId} is not InService yet", "apply again later"
+                ) from None
+
+    def delete_space(self, DomainId: str, SpaceName: str) -> dict[str, Any]:
+        """The space's apps, then the space (its home goes with it)."""
+        sm = self.client("sagemaker")
+        self._delete_apps(DomainId, SpaceNameEquals=SpaceName)
+        try:
+            sm.delete_space(DomainId=DomainId, SpaceName=SpaceName)
+        except sm.exceptions.ResourceNotFound:
+            return {}
+        self._checkpoint()
+        self._gone(lambda: sm.describe_space(DomainId=DomainId, SpaceName=SpaceName))
+        return {}
+
+    def delete_user_profile(self, DomainId: str, UserProfileName: str) -> dict[str, Any]:
+        """The profile's (Classic) apps, then the profile."""
+        sm = self.client("sagemaker")
+        self._delete_apps(DomainId, UserProfileNameEquals=UserProfileName)
+        try:
+            sm.delete_user_profile(DomainId=DomainId, UserProfileName=UserProfileName)
+        except sm.exceptions.ResourceNotFound:
+            return {}
+        self._checkpoint()
+        self._gone(
+            lambda: sm.describe_user_profile(DomainId=DomainId, UserProfileName=UserProfileName)
+        )
+        return {}
+
+    def _delete_apps(self, domain_id: str, **owner: str) -> None:
+        sm = self.client("sagemaker")
+        live = []
+        for page in sm.get_paginator("list_apps").paginate(DomainIdEquals=domain_id, **owner):
+            live += [a for a in page["Apps"] if a["Status"] in LIVE_APP]
+        for app in live:
+            keys = ("DomainId", "SpaceName", "UserProfileName", "AppType", "AppName")
+            ident = {k: app[k] for k in keys if app.get(k)}
+            if app["Status"] != "Deleting":
+                sm.delete_app(**ident)
+                self._checkpoint()
+            self._gone(partial(sm.describe_app, **ident))
+
+    def _gone(self, describe: Callable[[], Any]) -> None:
+        """Until describe() says Deleted (or Failed), or that there is no such thing."""
+
+        def gone() -> bool | None:
+            try:
+                status = describe().get("Status")
+            except Exception as exc:
+                if "NotFound" in type(exc).__name__ or "does not exist" in str(exc):
+                    return True
+                raise
+            return True if status in ("Deleted", "Failed") else None
+
+        try:
+            wait.until(gone, self.gone_timeout, 1, self.clock)
+        except wait.TimedOut:
+            raise SmstudioError(
+                "a space, profile or app was not deleted in time", "apply again later"
+            ) from None
