@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from smstudio.core.errors import SmstudioError
 from smstudio.images import push
 from smstudio.local import stack
 from smstudio.register import apply, iam
+from smstudio.register import state as account
 from smstudio.register.plan import Change
 from tests.emulator.conftest import TEAM, write_team
 
@@ -301,3 +304,125 @@ def test_declared_spaces_and_their_replacement(
     assert done.returncode == 0, done.stderr
     space = sm.describe_space(DomainId=domain_id, SpaceName="churn")
     assert space["SpaceSharingSettings"] == {"SharingType": "Private"}
+
+
+def smstudio_cli(
+    team_file: Path, tag: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """`smstudio ARGS` as the admin (the test's environment), started, not awaited."""
+    command = [sys.executable, "-m", "smstudio.cli", *args]
+    if not (args and args[0] == "apply" and len(args) > 1 and not args[1].startswith("-")):
+        command += ["--team", str(team_file), "--tag", tag]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def finished(process: subprocess.Popen[str], timeout: float = 600) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def test_a_plan_file_runs_exactly_its_changes_and_a_stale_one_is_refused(
+    tmp_path: Path, studio: aws.Aws, built_images: dict[str, str]
+) -> None:
+    team_file = write_team(tmp_path)
+    tag = built_images["base"].rsplit(":", 1)[1]
+    plan_file = tmp_path / "plan.json"
+    code, out, err = finished(smstudio_cli(team_file, tag, "plan", "-o", str(plan_file)))
+    assert code == 0 and "change(s) planned" in out, err
+    written = json.loads(plan_file.read_text())
+    planned_calls = [f"{c['service']}:{c['op']}" for ch in written["changes"] for c in ch["calls"]]
+    mutations = apply.count_mutations(studio)  # (this process's clients: none yet)
+    code, out, err = finished(smstudio_cli(team_file, tag, "apply", str(plan_file)))
+    assert code == 0 and f"applied {len(written['changes'])} change(s)" in out, err
+    assert mutations == []
+    # the plan's changes ran, each one, in its order (the apply names each as it starts)
+    ran = [line.rstrip() for line in err.split("applying:", 1)[1].splitlines()
+           if line.startswith("  ")]  # fmt: skip
+    assert ran == [f"  {c['step']:<18} {c['action']:<22} {c['target']}".rstrip()
+                   for c in written["changes"]]  # fmt: skip
+    assert len(planned_calls) >= len(written["changes"])
+    again = tmp_path / "again.json"
+    code, out, err = finished(smstudio_cli(team_file, tag, "plan", "-o", str(again)))
+    assert code == 0 and "nothing to change" in out, err
+    # someone changes the account after the plan was made: that plan is refused
+    sm: Any = studio.client("sagemaker")
+    domain_id = sm.list_domains()["Domains"][0]["DomainId"]
+    arn = sm.describe_user_profile(DomainId=domain_id, UserProfileName="alice")["UserProfileArn"]
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "studiouserid", "Value": "mallory"}])
+    code, out, err = finished(smstudio_cli(team_file, tag, "apply", str(again)))
+    assert code == 1 and "the account changed since" in err and "nothing was applied" in err
+    assert "profiles.alice.tags.studiouserid: changed" in err and "Traceback" not in err
+    assert "smstudio plan -o" in err
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+    assert tags["studiouserid"] == "mallory"  # refused: nothing applied
+    # a file that is not a plan is bad input
+    (tmp_path / "junk.json").write_text("{}")
+    code, _, err = finished(smstudio_cli(team_file, tag, "apply", str(tmp_path / "junk.json")))
+    assert code == 2 and "not a plan file" in err
+
+
+def test_two_applies_at_once_give_the_result_of_one(
+    tmp_path: Path, studio: aws.Aws, built_images: dict[str, str]
+) -> None:
+    team_file = write_team(tmp_path)
+    tag = built_images["base"].rsplit(":", 1)[1]
+    both = [smstudio_cli(team_file, tag, "apply", "--yes") for _ in range(2)]
+    results = [finished(p) for p in both]
+    assert [r[0] for r in results] == [0, 0], [r[2] for r in results]
+    outs = sorted(r[1].strip().splitlines()[-1] for r in results)
+    assert outs[0].startswith("applied ") and outs[1] == "nothing to change", outs
+    waited = [r[2] for r in results if "waiting for the apply lock held by" in r[2]]
+    assert len(waited) == 1, [r[2][-400:] for r in results]
+    sm: Any = studio.client("sagemaker")
+    assert [d["DomainName"] for d in sm.list_domains()["Domains"]] == ["ml-team"]
+    for image in ("smstudio-jupyterlab", "smstudio-kernelgateway"):
+        assert len(sm.list_image_versions(ImageName=image)["ImageVersions"]) == 1
+    with pytest.raises(studio.client("ssm").exceptions.ParameterNotFound):
+        studio.client("ssm").get_parameter(Name="/smstudio/ml-team/apply-lock")
+
+
+KILL = "SMSTUDIO_TEST_KILL_AFTER_CALLS"
+
+
+def comparable(state: dict[str, Any], namespace: str, domain_id: str) -> dict[str, Any]:
+    """A team's part of the account with its names and ids made neutral."""
+    text = json.dumps({k: state[k] for k in ("roles", "policies", "profiles", "spaces")})
+    text = text.replace(namespace, "TEAM").replace(domain_id, "DOMAIN")
+    settings = json.dumps(state["domain"]["settings"]).replace(namespace, "TEAM")
+    # lifecycle configs are named by their content, which carries the team's settings
+    settings = re.sub(r"(smstudio-[a-z]+)-[0-9a-f]{12}", r"\1", settings)
+    return {**json.loads(text), "settings": json.loads(settings.replace(domain_id, "DOMAIN"))}
+
+
+def test_killed_at_every_step_and_run_again_it_ends_as_one_clean_apply(
+    tmp_path: Path, studio: aws.Aws, built_images: dict[str, str]
+) -> None:
+    """kill -9 right after each call that changes something, run again, until an apply
+    finishes: one domain, one version per image, nothing left to change, and the same
+    account as a clean apply of a twin team."""
+    team_file = write_team(tmp_path)
+    tag = built_images["base"].rsplit(":", 1)[1]
+    runs = 0
+    while True:
+        runs += 1
+        assert runs <= 80, "apply does not converge"
+        code, out, err = finished(
+            smstudio_cli(team_file, tag, "apply", "--yes", env={KILL: "1"})
+        )
+        if code == 0:
+            break
+        assert code == -9, err  # killed, never failed
+    assert runs > 20 and "nothing to change" in out, (runs, out)
+    sm: Any = studio.client("sagemaker")
+    assert [d["DomainName"] for d in sm.list_domains()["Domains"]] == ["ml-team"]
+    for image in ("smstudio-jupyterlab", "smstudio-kernelgateway"):
+        assert len(sm.list_image_versions(ImageName=image)["ImageVersions"]) == 1
+    twin_file = write_team(tmp_path, TEAM_B, "twin.toml")
+    code, out, err = finished(smstudio_cli(twin_file, tag, "apply", "--yes"))
+    assert code == 0, err
+    killed = account.read(config.load(team_file)[0], studio).to_json()
+    clean = account.read(config.load(twin_file)[0], studio).to_json()
+    assert comparable(killed, "ml-team", killed["domain"]["id"]) == comparable(
+        clean, "data-team", clean["domain"]["id"]
+    )

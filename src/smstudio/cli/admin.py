@@ -139,9 +139,16 @@ def apply_team(
     loaded = apply.Planned.load(plan_file) if plan_file else None
     spec = loaded.team if loaded else config.load(team)[0]
     clients = aws.Aws(region=spec.domain.region)
+    said: list[str] = []
+
+    def waiting(message: str) -> None:
+        if not said:  # once, where logs keep it; the spinner shows it as it goes
+            console.print(escape(message))
+            said.append(message)
+        status.update(message)
+
     with console.status("taking the apply lock", spinner="dots") as status:
-        held = lock.held(clients.client("ssm"), spec.namespace, lock_wait, break_lock,
-                         status.update)  # fmt: skip
+        held = lock.held(clients.client("ssm"), spec.namespace, lock_wait, break_lock, waiting)
         held.__enter__()
     try:
         if loaded is not None and plan_file is not None:
