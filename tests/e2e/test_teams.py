@@ -6,6 +6,7 @@ execution-role session may and may not do; apps unreachable from each other; who
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import textwrap
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from smstudio.core import dockerhost
 from smstudio.local import stack
 from smstudio.register import gittoken, iam
 from smstudio.workspaces import usage
@@ -267,3 +269,80 @@ def test_local_env_gives_a_users_session(studio: Studio) -> None:
     assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{studio['ports'].gateway}" in done.stdout
     keys = stack.admin_keys(studio["layout"])
     assert keys["AccessKeyId"] not in done.stdout  # never the admin's key
+
+
+def test_offboarding_bob_leaves_alice_and_bobs_home(
+    studio: Studio, tmp_path: Path, built_images: dict[str, str]
+) -> None:
+    """Last in this file: bob leaves the team file. Without --prune nothing is deleted and
+    the plan says what would be; with it his apps, spaces, profile, role, policy, git
+    token and SSM registration go, his home on the domain's EFS stays, alice is as before."""
+    domain, admin = studio["domain"], studio["sm"]
+    bob = studio.user("bob")
+    gittoken.store(bob.client("sagemaker"), bob.client("secretsmanager"), domain, "bob", "t-b")
+    bob_box = container_of(admin, space_app(domain, "bob-space"))
+    wrote = bob_box.exec_run(["sh", "-c", "echo mine > ~/user-default-efs/notes.txt"],
+                             user="1000:100")  # fmt: skip
+    assert wrote.exit_code == 0, wrote.output.decode()
+    ssm = studio["clients"].client("ssm")
+    owned_by_bob = [{"Key": "tag:SSHOwner", "Values": ["bob"]}]
+    assert ssm.describe_instance_information(Filters=owned_by_bob)["InstanceInformationList"]
+    bob_session = studio.user("bob").client("sagemaker")  # his credentials, still in hand
+    alice_apps = {a["AppName"] + a.get("SpaceName", "") for a in admin.list_apps(
+        DomainIdEquals=domain)["Apps"] if a["Status"] == "InService"
+        and (a.get("UserProfileName") == "alice" or a.get("SpaceName") in ("alice-space",))}  # fmt: skip
+    users, rest = TEAM.split("[git]", 1)
+    without_bob = users.split('[[users]]\nname = "bob"')[0] + "[git]" + rest
+    team_file = write_team(tmp_path, without_bob, "without-bob.toml")
+    tag = built_images["base"].rsplit(":", 1)[1]
+
+    kept = studio.cli(None, "apply", "--team", str(team_file), "--yes", "--tag", tag)
+    assert kept.returncode == 0 and "nothing to change" in kept.stdout, kept.stderr
+    assert "not in the team file; kept" in kept.stderr and "--prune deletes" in kept.stderr
+    assert admin.describe_user_profile(DomainId=domain, UserProfileName="bob")
+
+    done = studio.cli(None, "apply", "--team", str(team_file), "--prune", "--yes", "--tag", tag)
+    assert done.returncode == 0, done.stderr
+    assert "home" in done.stderr and "kept" in done.stderr
+    names = iam.Names("teams")
+    with pytest.raises(admin.exceptions.ResourceNotFound):
+        admin.describe_user_profile(DomainId=domain, UserProfileName="bob")
+    with pytest.raises(admin.exceptions.ResourceNotFound):
+        admin.describe_space(DomainId=domain, SpaceName="bob-space")
+    for app in (space_app(domain, "bob-space"), kernel_gateway(domain, "bob")):
+        with contextlib.suppress(admin.exceptions.ResourceNotFound):
+            assert admin.describe_app(**app)["Status"] == "Deleted"
+    iam_client = studio["clients"].client("iam")
+    with pytest.raises(iam_client.exceptions.NoSuchEntityException):
+        iam_client.get_role(RoleName=names.user_role("bob"))
+    policy = f"arn:aws:iam::123456789012:policy/{names.user_policy('bob')}"
+    with pytest.raises(iam_client.exceptions.NoSuchEntityException):
+        iam_client.get_policy(PolicyArn=policy)
+    secrets = studio["clients"].client("secretsmanager")
+    with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+        secrets.describe_secret(SecretId=gittoken.secret_name(domain, "bob"))
+    assert not ssm.describe_instance_information(Filters=owned_by_bob)["InstanceInformationList"]
+    # he can no longer open Studio, even with the session he had
+    with pytest.raises(Exception) as info:
+        bob_session.create_presigned_domain_url(DomainId=domain, UserProfileName="bob")
+    assert "AccessDenied" in str(info.value) or "ExpiredToken" in str(info.value)
+    gone = studio.cli(None, "local", "env", "--user", "bob", "--team", str(studio["team"]),
+                      env={"SMSTUDIO_LOCAL_PORT": str(studio["ports"].gateway),
+                           "SMSTUDIO_STATE_DIR": str(studio["layout"].root.parent)})  # fmt: skip
+    assert gone.returncode == 1 and "could not assume" in gone.stderr
+    # his home stays, with his file
+    home = f"smstudio-home-{domain}-user-bob"
+    read = dockerhost.client().containers.run(
+        "smstudio/local-base:bookworm", ["cat", "/efs/notes.txt"], remove=True,
+        volumes={home: {"bind": "/efs", "mode": "ro"}}, network_mode="none")  # fmt: skip
+    assert read.decode().strip() == "mine"
+    # alice is untouched: her apps serve, her commands work, and nothing is left to do
+    still = {a["AppName"] + a.get("SpaceName", "") for a in admin.list_apps(
+        DomainIdEquals=domain)["Apps"] if a["Status"] == "InService"
+        and (a.get("UserProfileName") == "alice" or a.get("SpaceName") in ("alice-space",))}  # fmt: skip
+    assert still == alice_apps and alice_apps
+    status = studio.cli("alice", "status")
+    assert status.returncode == 0 and "alice" in status.stdout, status.stderr
+    iam_client.get_role(RoleName=names.user_role("alice"))
+    again = studio.cli(None, "apply", "--team", str(team_file), "--prune", "--yes", "--tag", tag)
+    assert again.returncode == 0 and "nothing to change" in again.stdout, again.stderr
