@@ -231,20 +231,8 @@ class _Planner:
                 ", ".join(t["Key"] for t in stale),
                 why,
             )
-        if inline is not None and have["inline"].get(name) != inline:
-            self.add(
-                "iam role policy",
-                "put",
-                name,
-                [
-                    Call(
-                        "iam",
-                        "put_role_policy",
-                        {"RoleName": name, "PolicyName": name, "PolicyDocument": _json(inline)},
-                    )
-                ],
-                reason="missing" if name not in have["inline"] else "differs",
-            )
+        if inline is not None:
+            self.role_policy(name, inline)
         return None
 
     # --- images --------------------------------------------------------------------
@@ -441,27 +429,36 @@ class _Planner:
             needs=needs,
         )
 
-    def execution_policy(self, needs: list[str | None]) -> None:
-        name = self.names.execution_role
-        bucket = f"sagemaker-{self.state.region}-{self.state.account}"
-        policy = iam.execution_role_policy(self.scope, bucket, self.names.ssm_instance_role)
+    def role_policy(
+        self,
+        name: str,
+        policy: dict[str, Any],
+        detail: str = "",
+        needs: list[str | None] | None = None,
+    ) -> None:
+        """The role's one inline policy (named as the role), put when it differs."""
         have = (self.state.roles.get(name) or {}).get("inline", {}).get(name)
         if have != policy:
+            call = Call(
+                "iam",
+                "put_role_policy",
+                {"RoleName": name, "PolicyName": name, "PolicyDocument": _json(policy)},
+            )
             self.add(
                 "iam role policy",
                 "put",
                 name,
-                [
-                    Call(
-                        "iam",
-                        "put_role_policy",
-                        {"RoleName": name, "PolicyName": name, "PolicyDocument": _json(policy)},
-                    )
-                ],
-                "(scoped to the domain)",
+                [call],
+                detail,
                 "missing" if have is None else "differs",
                 needs,
             )
+
+    def execution_policy(self, needs: list[str | None]) -> None:
+        name = self.names.execution_role
+        bucket = f"sagemaker-{self.state.region}-{self.state.account}"
+        policy = iam.execution_role_policy(self.scope, bucket, self.names.ssm_instance_role)
+        self.role_policy(name, policy, "(scoped to the domain)", needs)
 
     def domain_defaults(
         self, execution_role: str, lccs: dict[str, str], dropped: set[str], needs: list[str | None]
