@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from smstudio.core import aws, config, dockerhost, project
+from smstudio.core.sagemaker import SageMaker
 from smstudio.local import runtime, stack
 from smstudio.register import apply
 from smstudio.workspaces import apps, whoami
@@ -36,7 +37,7 @@ def running(tag: str) -> Iterator[dict[str, Any]]:
             clients = aws.Aws(region=team.domain.region)
             apply.run(team, base_dir, clients, Console(quiet=True), tag=tag)
             sm = clients.client("sagemaker")
-            domain = apps.find_domain(sm, team)
+            domain = apps.find_domain(SageMaker(sm), team)
 
             def user(name: str) -> aws.Aws:
                 keys = whoami.role_credentials(clients, team, name)

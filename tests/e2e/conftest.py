@@ -20,6 +20,7 @@ import requests
 from rich.console import Console
 
 from smstudio.core import aws, config, dockerhost
+from smstudio.core.sagemaker import SageMaker
 from smstudio.local import runtime, stack
 from smstudio.register import apply
 from smstudio.workspaces import whoami
@@ -109,7 +110,7 @@ def local_studio(
 def apply_domain(sm: Any, team: config.Team) -> str:
     from smstudio.workspaces import apps
 
-    return apps.find_domain(sm, team)
+    return apps.find_domain(SageMaker(sm), team)
 
 
 def settle(sm: Any, app: dict[str, str], timeout: float = 240) -> dict[str, Any]:

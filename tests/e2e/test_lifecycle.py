@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from smstudio import cli
 from smstudio.core import dockerhost, project
+from smstudio.core.sagemaker import SageMaker
 from smstudio.local import runtime
 from smstudio.register import gittoken
 from smstudio.workspaces import jupyter, usage
@@ -289,8 +290,8 @@ def test_git_identity_token_helper_and_clone(studio: Studio, git_server: dict[st
     alice = studio.user("alice")
     sm, logs, domain = alice.client("sagemaker"), studio["logs"], studio["domain"]
     # alice stores her token from her laptop, as herself
-    assert gittoken.store(sm, alice.client("secretsmanager"), domain, "alice", TOKEN) == "created"
-    assert gittoken.store(sm, alice.client("secretsmanager"), domain, "alice", TOKEN) == "updated"
+    assert gittoken.store(SageMaker(sm), alice.client("secretsmanager"), domain, "alice", TOKEN) == "created"
+    assert gittoken.store(SageMaker(sm), alice.client("secretsmanager"), domain, "alice", TOKEN) == "updated"
     app = private_space(sm, domain, "alice", "alice-git")
     box = start(sm, app)
     # The test server's certificate is private: trust it the way a team with its own CA

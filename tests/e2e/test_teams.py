@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from smstudio.core import dockerhost
+from smstudio.core.sagemaker import SageMaker
 from smstudio.local import stack
 from smstudio.register import gittoken, iam
 from smstudio.workspaces import usage
@@ -197,7 +198,7 @@ def test_from_inside_alices_app_only_alices_things(studio: Studio) -> None:
     domain, admin = studio["domain"], studio["sm"]
     for user in ("alice", "bob"):  # each stores their token from their laptop
         me = studio.user(user)
-        gittoken.store(me.client("sagemaker"), me.client("secretsmanager"), domain, user, f"t-{user}")
+        gittoken.store(SageMaker.of(me), me.client("secretsmanager"), domain, user, f"t-{user}")
     bob_app = admin.describe_app(**space_app(domain, "bob-space"))["AppArn"]
     (bob_instance,) = studio["clients"].client("ssm").describe_instance_information(
         Filters=[{"Key": "tag:SSHResourceArn", "Values": [bob_app]}])["InstanceInformationList"]  # fmt: skip
@@ -279,7 +280,7 @@ def test_offboarding_bob_leaves_alice_and_bobs_home(
     token and SSM registration go, his home on the domain's EFS stays, alice is as before."""
     domain, admin = studio["domain"], studio["sm"]
     bob = studio.user("bob")
-    gittoken.store(bob.client("sagemaker"), bob.client("secretsmanager"), domain, "bob", "t-b")
+    gittoken.store(SageMaker.of(bob), bob.client("secretsmanager"), domain, "bob", "t-b")
     bob_box = container_of(admin, space_app(domain, "bob-space"))
     wrote = bob_box.exec_run(["sh", "-c", "echo mine > ~/user-default-efs/notes.txt"],
                              user="1000:100")  # fmt: skip

@@ -13,6 +13,7 @@ from rich.markup import escape
 from smstudio.cli.base import TEAM_FILE, app, console, out
 from smstudio.core import aws, config, facts
 from smstudio.core.errors import BadInput, SmstudioError
+from smstudio.core.sagemaker import SageMaker
 from smstudio.register import apply, desired, iam, lcc, lock
 from smstudio.register.plan import Change, Options
 from smstudio.workspaces import apps
@@ -273,7 +274,7 @@ def iam_policy(
     domain = domain_id or spec.domain.id
     if domain is None:
         try:
-            domain = apps.find_domain(clients.client("sagemaker"), spec)
+            domain = apps.find_domain(SageMaker.of(clients), spec)
         except SmstudioError:
             console.print("domain not created yet: the policies cover any domain in the account")
             domain = "*"

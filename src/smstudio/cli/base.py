@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from smstudio.core import aws, config
+from smstudio.core.sagemaker import SageMaker
 
 console = Console(stderr=True, emoji=False, highlight=False)
 # Piped output (CI logs, files) is not squeezed to 80 columns.
@@ -42,6 +43,6 @@ def main_options(
         os.environ["AWS_PROFILE"] = profile  # the ssh ProxyCommand and the AWS CLI too
 
 
-def studio(team: Path) -> tuple[config.Team, Any]:
+def studio(team: Path) -> tuple[config.Team, SageMaker]:
     spec, _ = config.load(team)
-    return spec, aws.Aws(region=spec.domain.region).client("sagemaker")
+    return spec, SageMaker.of(aws.Aws(region=spec.domain.region))

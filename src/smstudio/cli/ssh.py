@@ -13,6 +13,7 @@ from rich.markup import escape
 from smstudio.cli.base import TEAM_FILE, app, console, out, studio
 from smstudio.core import aws, config
 from smstudio.core.errors import BadInput
+from smstudio.core.sagemaker import SageMaker
 from smstudio.ssh import connect, ide, proxy, sshconfig
 from smstudio.workspaces import apps
 
@@ -24,7 +25,7 @@ def _ssh_target(
     here: not running, not registered, agent offline, not yours); the env for ssh."""
     spec, _ = config.load(team)
     clients = aws.Aws(region=spec.domain.region)
-    host = connect.resolve(clients.client("sagemaker"), spec, target)
+    host = connect.resolve(SageMaker.of(clients), spec, target)
     instance_id = connect.preflight(clients, host, spec.domain.region)
     return spec, host, connect.ready_env(host, instance_id)
 

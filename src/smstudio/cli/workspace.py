@@ -108,8 +108,7 @@ def workspace_status(
     if not all_homes:
         return
     homes = usage.latest(aws.Aws(region=spec.domain.region).client("logs"), domain_id)
-    owners = [u["UserProfileName"] for u in apps.pages(sm, "list_user_profiles", domain_id)]
-    owners += [s["SpaceName"] for s in apps.pages(sm, "list_spaces", domain_id)]
+    owners = sm.profile_names(domain_id) + [s["SpaceName"] for s in sm.spaces(domain_id)]
     table = Table("user or space", "running apps", "home", "files", "reported", "by app")
     for owner in sorted(set(owners) | set(homes)):
         running = sum(1 for r in rows if r.owner == owner and r.status == "InService")

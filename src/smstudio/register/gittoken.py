@@ -8,6 +8,7 @@ from typing import Any
 
 from smstudio.core import facts
 from smstudio.core.errors import BadInput
+from smstudio.core.sagemaker import SageMaker
 
 
 def secret_name(domain_id: str, user: str) -> str:
@@ -15,7 +16,7 @@ def secret_name(domain_id: str, user: str) -> str:
     return f"smstudio/{domain_id}/{user}/git-token"
 
 
-def store(sm: Any, secrets: Any, domain_id: str, user: str, token: str) -> str:
+def store(sm: SageMaker, secrets: Any, domain_id: str, user: str, token: str) -> str:
     """Create or update the secret; 'created' or 'updated'."""
     token = token.strip()
     if not token or "\n" in token:
@@ -23,13 +24,11 @@ def store(sm: Any, secrets: Any, domain_id: str, user: str, token: str) -> str:
             "the git token is empty or spans several lines",
             "paste the token alone, e.g. `smstudio git-token set USER < token.txt`",
         )
-    try:
-        sm.describe_user_profile(DomainId=domain_id, UserProfileName=user)
-    except sm.exceptions.ResourceNotFound:
+    if sm.profile(domain_id, user) is None:
         raise BadInput(
             f"user {user} has no profile in domain {domain_id}",
             "check the name, or add the user to the team file and run `smstudio apply`",
-        ) from None
+        )
     name = secret_name(domain_id, user)
     try:
         secrets.put_secret_value(SecretId=name, SecretString=token)

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from smstudio.core import aws, project
 from smstudio.core.config import Team
 from smstudio.core.errors import SmstudioError
+from smstudio.core.sagemaker import App, AppId, SageMaker
 from smstudio.ssh import ssm
 from smstudio.ssh.sshconfig import USER, StudioHost, parse_host, pin_host_keys
 from smstudio.workspaces import apps
@@ -54,7 +55,7 @@ def key_for(host: StudioHost) -> Path:
     return key
 
 
-def resolve(sm: Any, team: Team, target: str) -> StudioHost:
+def resolve(sm: SageMaker, team: Team, target: str) -> StudioHost:
     """A user name (their workspace's JupyterLab app) or a Studio host name."""
     if "." in target:
         return parse_host(target)
@@ -62,11 +63,11 @@ def resolve(sm: Any, team: Team, target: str) -> StudioHost:
     return StudioHost("default", ws.space, ws.domain_id)
 
 
-def running_app(sm: Any, host: StudioHost) -> tuple[dict[str, Any], str]:
+def running_app(sm: SageMaker, host: StudioHost) -> tuple[App, str]:
     """The app behind a host name, InService, and its owner (the user it registers with
     SSM as); or an error that says what to do."""
-    spaces = {s["SpaceName"]: s for s in apps.pages(sm, "list_spaces", host.domain)}
-    users = {u["UserProfileName"] for u in apps.pages(sm, "list_user_profiles", host.domain)}
+    spaces = {s["SpaceName"]: s for s in sm.spaces(host.domain)}
+    users = set(sm.profile_names(host.domain))
     if host.owner in spaces:
         space = spaces[host.owner]
         if (space.get("SpaceSharingSettingsSummary") or {}).get("SharingType") == "Shared":
@@ -76,7 +77,7 @@ def running_app(sm: Any, host: StudioHost) -> tuple[dict[str, Any], str]:
                 f"open its terminal in the browser: `smstudio open USER --space {host.owner}`",
             )
         owner = (space.get("OwnershipSettingsSummary") or {}).get("OwnerUserProfileName", "")
-        ident = {"SpaceName": host.owner, "AppType": "JupyterLab"}
+        ident: AppId = {"SpaceName": host.owner, "AppType": "JupyterLab"}
         start = f"start it with `smstudio up USER --space {host.owner}`"
     elif host.owner in users:
         owner = host.owner
@@ -87,16 +88,13 @@ def running_app(sm: Any, host: StudioHost) -> tuple[dict[str, Any], str]:
             f"{host.name}: no space or user {host.owner!r} in {host.domain}",
             "create the workspace with `smstudio up USER`, then connect again",
         )
-    try:
-        app = sm.describe_app(DomainId=host.domain, AppName=host.app, **ident)
-    except sm.exceptions.ResourceNotFound:
-        app = {"Status": "missing"}
+    app = sm.app({"DomainId": host.domain, "AppName": host.app, **ident}) or {"Status": "missing"}
     if app["Status"] != "InService":
         raise SmstudioError(
             f"{host.name}: the app is not running ({app['Status']})",
             f"{start}, then connect again",
         )
-    return dict(app), owner
+    return app, owner
 
 
 def local_plugin_dir() -> Path:
@@ -126,7 +124,7 @@ def preflight(clients: Any, host: StudioHost, region: str) -> str:
     accepted through Run Command (which SSM allows only on your own apps). Returns the
     managed instance's id."""
     ssm_client = clients.client("ssm")
-    app, owner = running_app(clients.client("sagemaker"), host)
+    app, owner = running_app(SageMaker.of(clients), host)
     instance_id = ssm.find_instance(ssm_client, host, app["AppArn"], owner)
     ssm.session_command(instance_id, region, transport_path())  # raises if a tool is missing
     public_key = Path(f"{key_for(host)}.pub").read_text()

@@ -5,17 +5,16 @@ team file declares (private or shared) are opened by name."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.console import Console
 
 from smstudio.core import facts
 from smstudio.core.config import SPACE_NAME, Team, is_valid_name
 from smstudio.core.errors import BadInput, SmstudioError
+from smstudio.core.sagemaker import App, AppId, SageMaker
 from smstudio.core.wait import TimedOut
 from smstudio.core.wait import until as wait_until
 
@@ -31,7 +30,7 @@ class Workspace:
     declared: bool = False  # a space of the team file (apply makes it)
     instance_type: str | None = None  # the declared space's
 
-    def app(self) -> dict[str, str]:
+    def app(self) -> AppId:
         return {
             "DomainId": self.domain_id,
             "SpaceName": self.space,
@@ -40,17 +39,18 @@ class Workspace:
         }
 
 
-def find_domain(sm: Any, team: Team) -> str:
+def find_domain(sm: SageMaker, team: Team) -> str:
     if team.domain.id:
         return team.domain.id
-    for page in sm.get_paginator("list_domains").paginate():
-        for found in page["Domains"]:
-            if found["DomainName"] == team.domain.name:
-                return str(found["DomainId"])
-    raise SmstudioError(f"domain {team.domain.name!r} does not exist", "run `smstudio apply` first")
+    found = sm.domain_id(str(team.domain.name))
+    if found is None:
+        raise SmstudioError(
+            f"domain {team.domain.name!r} does not exist", "run `smstudio apply` first"
+        )
+    return found
 
 
-def workspace(sm: Any, team: Team, user: str, space: str | None) -> Workspace:
+def workspace(sm: SageMaker, team: Team, user: str, space: str | None) -> Workspace:
     if team.user(user) is None:
         names = ", ".join(u.name for u in team.users)
         raise BadInput(f"{user!r} is not in the team (users: {names})", "pick a team member")
@@ -71,20 +71,18 @@ def workspace(sm: Any, team: Team, user: str, space: str | None) -> Workspace:
     return Workspace(find_domain(sm, team), user, space or f"{user}-space")
 
 
-def wait(
-    sm: Any, app: dict[str, str], want: tuple[str, ...], console: Console, timeout: float
-) -> dict[str, Any]:
+def wait(sm: SageMaker, app: AppId, want: tuple[str, ...], console: Console, timeout: float) -> App:
     started = time.monotonic()
     seen: list[str] = ["Pending"]
     with console.status(
         f"{app.get('SpaceName') or app.get('UserProfileName')}: waiting", spinner="dots"
     ) as status:
 
-        def settled() -> dict[str, Any] | None:
-            found = sm.describe_app(**app)
+        def settled() -> App | None:
+            found = sm.app(app) or {"Status": "Deleted"}
             seen.append(found["Status"])
             if found["Status"] in want or found["Status"] == "Failed":
-                return dict(found)
+                return found
             status.update(
                 f"{app.get('SpaceName')}: {found['Status']} ({time.monotonic() - started:.0f}s)"
             )
@@ -99,7 +97,7 @@ def wait(
 
 
 def up(
-    sm: Any,
+    sm: SageMaker,
     team: Team,
     ws: Workspace,
     instance_type: str | None,
@@ -119,29 +117,19 @@ def up(
             f"{ws.user} may not use {instance}",
             f"choose one of {', '.join(team.allowed_for(member))}",
         )
-    try:
-        sm.describe_space(DomainId=ws.domain_id, SpaceName=ws.space)
-    except sm.exceptions.ResourceNotFound:
+    if sm.space(ws.domain_id, ws.space) is None:
         if ws.declared:
             raise SmstudioError(
                 f"space {ws.space} (in the team file) does not exist yet",
                 "ask the platform team to run `smstudio apply`",
-            ) from None
-        sm.create_space(
-            DomainId=ws.domain_id,
-            SpaceName=ws.space,
-            OwnershipSettings={"OwnerUserProfileName": ws.user},
-            SpaceSharingSettings={"SharingType": "Private"},
-            Tags=[{"Key": facts.STUDIO_USER_TAG, "Value": ws.user}],
-        )
-    current = None
-    with contextlib.suppress(sm.exceptions.ResourceNotFound):
-        current = sm.describe_app(**ws.app())["Status"]
+            )
+        sm.create_private_space(ws.domain_id, ws.space, ws.user, facts.STUDIO_USER_TAG)
+    current = (sm.app(ws.app()) or {}).get("Status")
     if current == "Deleting":
         wait(sm, ws.app(), ("Deleted",), console, timeout)
         current = "Deleted"
     if current not in LIVE:
-        sm.create_app(**ws.app(), ResourceSpec={"InstanceType": instance})
+        sm.create_app(ws.app(), instance)
     found = wait(sm, ws.app(), ("InService",), console, timeout)
     if found["Status"] == "Failed":
         raise SmstudioError(
@@ -151,24 +139,16 @@ def up(
     return open_url(sm, ws)
 
 
-def down(sm: Any, ws: Workspace, console: Console, timeout: float = 300) -> bool:
-    try:
-        status = sm.describe_app(**ws.app())["Status"]
-    except sm.exceptions.ResourceNotFound:
+def down(sm: SageMaker, ws: Workspace, console: Console, timeout: float = 300) -> bool:
+    if (sm.app(ws.app()) or {}).get("Status") not in LIVE:
         return False
-    if status not in LIVE:
-        return False
-    sm.delete_app(**ws.app())
+    sm.delete_app(ws.app())
     wait(sm, ws.app(), ("Deleted",), console, timeout)
     return True
 
 
-def open_url(sm: Any, ws: Workspace) -> str:
-    return str(
-        sm.create_presigned_domain_url(
-            DomainId=ws.domain_id, UserProfileName=ws.user, SpaceName=ws.space
-        )["AuthorizedUrl"]
-    )
+def open_url(sm: SageMaker, ws: Workspace) -> str:
+    return sm.presigned_url(ws.domain_id, ws.user, ws.space)
 
 
 @dataclass(frozen=True)
@@ -189,27 +169,17 @@ def age(created: datetime, now: datetime | None = None) -> str:
     return f"{seconds}s"
 
 
-def status(sm: Any, domain_id: str) -> list[AppRow]:
-    rows = []
-    for page in sm.get_paginator("list_apps").paginate(DomainIdEquals=domain_id):
-        for app in page["Apps"]:
-            if app["Status"] == "Deleted":
-                continue
-            rows.append(
-                AppRow(
-                    owner=app.get("SpaceName") or app.get("UserProfileName", "?"),
-                    app_type=app["AppType"],
-                    name=app["AppName"],
-                    instance_type=(app.get("ResourceSpec") or {}).get("InstanceType", "-"),
-                    status=app["Status"],
-                    age=age(app["CreationTime"]),
-                )
-            )
+def status(sm: SageMaker, domain_id: str) -> list[AppRow]:
+    rows = [
+        AppRow(
+            owner=app.get("SpaceName") or app.get("UserProfileName", "?"),
+            app_type=app["AppType"],
+            name=app["AppName"],
+            instance_type=(app.get("ResourceSpec") or {}).get("InstanceType", "-"),
+            status=app["Status"],
+            age=age(app["CreationTime"]),
+        )
+        for app in sm.apps(domain_id)
+        if app["Status"] != "Deleted"
+    ]
     return sorted(rows, key=lambda r: (r.owner, r.app_type))
-
-
-def pages(sm: Any, operation: str, domain_id: str) -> list[dict[str, Any]]:
-    """Every item of a domain-scoped List* call."""
-    key = {"list_user_profiles": "UserProfiles", "list_spaces": "Spaces", "list_apps": "Apps"}
-    paginator = sm.get_paginator(operation).paginate(DomainIdEquals=domain_id)
-    return [item for page in paginator for item in page[key[operation]]]

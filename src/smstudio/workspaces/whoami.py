@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from smstudio.core import facts
 from smstudio.core.config import Team
 from smstudio.core.errors import BadInput, SmstudioError
+from smstudio.core.sagemaker import SageMaker
 from smstudio.register import iam
 from smstudio.workspaces import apps
 
@@ -69,7 +70,7 @@ def whoami(clients: Any, team: Team) -> Identity:
         user = _tag_of(clients.client("iam"), arn)
         how = f"its {facts.STUDIO_USER_TAG} tag" if user else ""
     try:
-        domain: str | None = apps.find_domain(clients.client("sagemaker"), team)
+        domain: str | None = apps.find_domain(SageMaker.of(clients), team)
     except SmstudioError:
         domain = None
     return Identity(arn, account, _kind(arn), user, how, domain)
