@@ -366,7 +366,7 @@ def test_prune_offboards_a_user_in_order_and_keeps_the_home() -> None:
     ]
     role = result.changes[2]
     assert [c.op for c in role.calls] == ["detach_role_policy", "delete_role"]
-    assert [k.step for k in result.kept] == ["home"] and "kept" in result.kept[0].detail
+    assert [k.step for k in result.kept] == ["home"] and "kept" in result.kept[0].reason
     after = Account(state).run(result)
     assert "bob" not in after.profiles and NAMES.user_role("bob") not in after.roles
     assert "alice" in after.profiles and NAMES.user_role("alice") in after.roles
@@ -435,3 +435,29 @@ def test_state_differences_name_the_paths() -> None:
     del after["profiles"]["bob"]
     assert differences(before, after) == ["profiles.alice.tags.studiouserid: changed",
                                           "profiles.bob: removed"]  # fmt: skip
+
+
+KG = TEAM.replace("[lifecycle]", '[images.smstudio-kernelgateway]\ntarget = "kernelgateway"\n'
+                  'app_types = ["KernelGateway"]\n\n[lifecycle]')  # fmt: skip
+
+
+def test_delete_home_empties_it_with_an_app_of_theirs_before_the_profile_goes() -> None:
+    state = leaving_bob()
+    kg_inputs = inputs()
+    kg_inputs.images["smstudio-kernelgateway"] = ImageInput("smstudio/kernelgateway:dev", "sha256:k",
+                                                            {})  # fmt: skip
+    without = KG.split('[[users]]\nname = "bob"')[0]
+    result = plan(team(without), kg_inputs, state, Options(prune=True, delete_home=True))
+    order = [(c.step, c.target) for c in result.changes if c.target in ("bob", "bob-space")]
+    assert order[:3] == [("space", "bob-space"), ("home", "bob"), ("user profile", "bob")]
+    home = next(c for c in result.changes if c.step == "home")
+    assert home.calls[0].op == "delete_home"
+    assert home.calls[0].params["ImageArn"].endswith(":image/smstudio-kernelgateway")
+    profile = next(c for c in result.changes if c.step == "user profile")
+    assert [c.op for c in profile.calls] == ["delete_user_profile", "delete_home_config"]
+    assert not [k for k in result.kept if k.step == "home"]
+
+
+def test_delete_home_needs_a_kernelgateway_image() -> None:
+    with pytest.raises(BadInput, match="KernelGateway image"):
+        plan(team(WITHOUT_BOB), inputs(), leaving_bob(), Options(prune=True, delete_home=True))

@@ -10,6 +10,9 @@ after its N-th call that changes something.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import os
 import signal
 from collections.abc import Callable
@@ -18,13 +21,38 @@ from typing import Any
 
 from rich.console import Console
 
-from smstudio.core import aws, dockerhost, wait
+from smstudio.core import aws, dockerhost, facts, wait
 from smstudio.core.errors import SmstudioError
 from smstudio.images import push
 from smstudio.register.plan import Change, Plan
 
 KILL_AFTER = "SMSTUDIO_TEST_KILL_AFTER_CALLS"
 LIVE_APP = ("Pending", "InService", "Deleting")
+HOME_APP = "smstudio-delete-home"
+# The lifecycle script of the app that empties a leaving user's home (its mount path). It
+# ends the app on purpose (a non-zero exit): no server starts, so nothing is written there
+# again; its log says whether the home was emptied.
+EMPTIED = "smstudio: emptied"
+EMPTY_HOME = f"""#!/bin/bash
+# smstudio apply --prune --delete-home: this user left the team; their home goes too.
+set -uo pipefail
+home="${{HOME:-/home/sagemaker-user}}"
+find "$home" -mindepth 1 -maxdepth 1 -exec rm -rf {{}} + 2>/dev/null
+if [ -n "$(ls -A "$home")" ]; then
+  sudo -n find "$home" -mindepth 1 -maxdepth 1 -exec rm -rf {{}} + 2>/dev/null || true
+fi
+if [ -n "$(ls -A "$home")" ]; then
+  echo "smstudio: could not empty $home: $(ls -A "$home" | head -5 | tr '\\n' ' ')"
+  exit 1
+fi
+echo "{EMPTIED} $home"
+exit 3  # the app's work is done: it is not to serve
+"""
+
+
+def home_config_name(domain_id: str, user: str) -> str:
+    digest = hashlib.sha256(f"{domain_id}/{user}".encode()).hexdigest()[:12]
+    return f"smstudio-delete-home-{digest}"
 
 
 def fill(value: Any, outputs: dict[str, str]) -> Any:
@@ -180,6 +208,90 @@ class Executor:
         self._gone(
             lambda: sm.describe_user_profile(DomainId=DomainId, UserProfileName=UserProfileName)
         )
+        return {}
+
+    def delete_home(
+        self, DomainId: str, UserProfileName: str, ImageArn: str, InstanceType: str
+    ) -> dict[str, Any]:
+        """Empty a leaving user's home (their EFS home, which AWS keeps when a profile is
+        deleted and has no API to remove): a KernelGateway app of theirs mounts it and runs
+        one lifecycle script that empties it, then goes."""
+        sm = self.client("sagemaker")
+        name = home_config_name(DomainId, UserProfileName)
+        try:
+            arn = sm.create_studio_lifecycle_config(
+                StudioLifecycleConfigName=name,
+                StudioLifecycleConfigContent=base64.b64encode(EMPTY_HOME.encode()).decode(),
+                StudioLifecycleConfigAppType="KernelGateway",
+            )["StudioLifecycleConfigArn"]
+            self._checkpoint()
+        except sm.exceptions.ResourceInUse:  # made by a run that stopped
+            arn = sm.describe_studio_lifecycle_config(StudioLifecycleConfigName=name)[
+                "StudioLifecycleConfigArn"
+            ]
+        domain = sm.describe_domain(DomainId=DomainId)["DefaultUserSettings"]
+        images = (domain.get("KernelGatewayAppSettings") or {}).get("CustomImages", [])
+        sm.update_user_profile(
+            DomainId=DomainId,
+            UserProfileName=UserProfileName,
+            UserSettings={"KernelGatewayAppSettings": {"CustomImages": images,
+                                                       "LifecycleConfigArns": [arn]}},
+        )  # fmt: skip
+        self._checkpoint()
+        ident = {"DomainId": DomainId, "UserProfileName": UserProfileName,
+                 "AppType": "KernelGateway", "AppName": HOME_APP}  # fmt: skip
+        self._delete_apps(DomainId, UserProfileNameEquals=UserProfileName)
+        sm.create_app(**ident, ResourceSpec={"InstanceType": InstanceType,
+                      "SageMakerImageArn": ImageArn, "LifecycleConfigArn": arn})  # fmt: skip
+        self._checkpoint()
+
+        def finished() -> dict[str, Any] | None:
+            found = sm.describe_app(**ident)
+            return dict(found) if found["Status"] in ("InService", "Failed") else None
+
+        with self.console.status(f"emptying {UserProfileName}'s home", spinner="dots"):
+            try:
+                found = wait.until(finished, self.gone_timeout, 2, self.clock)
+            except wait.TimedOut:
+                raise SmstudioError(
+                    f"the app emptying {UserProfileName}'s home did not finish",
+                    "apply again later",
+                ) from None
+        if found["Status"] != "Failed":
+            sm.delete_app(**ident)
+            self._checkpoint()
+        self._gone(partial(sm.describe_app, **ident))
+        said = self._lifecycle_log(ident)
+        if not any(line.startswith(EMPTIED) for line in said):
+            raise SmstudioError(
+                f"{UserProfileName}'s home was not emptied: "
+                + (next((s for s in said if s.startswith("smstudio:")), "") or
+                   str(found.get("FailureReason", "no word from its lifecycle script"))),
+                f"see CloudWatch Logs {facts.LCC_LOG_GROUP}, app {HOME_APP}; fix the cause "
+                "and apply again",
+            )  # fmt: skip
+        return {}
+
+    def _lifecycle_log(self, ident: dict[str, str]) -> list[str]:
+        """What an app's lifecycle script printed (CloudWatch Logs, where Studio puts it)."""
+        logs = self.client("logs")
+        owner = ident.get("SpaceName") or ident.get("UserProfileName")
+        stream = f"{ident['DomainId']}/{owner}/{ident['AppType']}/{ident['AppName']}/" \
+                 "LifecycleConfigOnStart"  # fmt: skip
+        try:
+            events = logs.get_log_events(logGroupName=facts.LCC_LOG_GROUP, logStreamName=stream,
+                                         startFromHead=True)["events"]  # fmt: skip
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+        return [str(e["message"]).strip() for e in events]
+
+    def delete_home_config(self, DomainId: str, UserProfileName: str) -> dict[str, Any]:
+        """The home-emptying lifecycle config, once the profile that held it is gone."""
+        sm = self.client("sagemaker")
+        with contextlib.suppress(sm.exceptions.ResourceNotFound):
+            sm.delete_studio_lifecycle_config(
+                StudioLifecycleConfigName=home_config_name(DomainId, UserProfileName)
+            )
         return {}
 
     def _delete_apps(self, domain_id: str, **owner: str) -> None:

@@ -758,20 +758,21 @@ class _Planner:
                 )
             )
         if what["profile"]:
-            planned.append(
-                (
-                    "user profile",
-                    user,
-                    [
-                        Call(
-                            "smstudio",
-                            "delete_user_profile",
-                            {"DomainId": domain_id, "UserProfileName": user},
-                        )
-                    ],
-                    "(its Classic apps too; the home on the domain's EFS stays)",
+            ident = {"DomainId": domain_id, "UserProfileName": user}
+            home = "the home on the domain's EFS stays"
+            calls = [Call("smstudio", "delete_user_profile", ident)]
+            if self.options.delete_home:
+                planned.append(
+                    (
+                        "home",
+                        user,
+                        [Call("smstudio", "delete_home", {**ident, **self.home_app()})],
+                        "(emptied by a short-lived KernelGateway app of theirs)",
+                    )
                 )
-            )
+                home = "its home emptied before"
+                calls.append(Call("smstudio", "delete_home_config", ident))
+            planned.append(("user profile", user, calls, f"(its Classic apps too; {home})"))
         policy_arn = self.arn("policy", what["policy"]) if what["policy"] else None
         for principal in (state.principals[a] for a in sorted(state.principals)):
             if policy_arn not in principal["attached"]:
@@ -860,17 +861,30 @@ class _Planner:
                     list(before),
                 )
             )
-        if what["profile"]:
-            home = "deleted only by hand" if self.options.delete_home else "kept"
+        if what["profile"] and not self.options.delete_home:
             self.keep(
                 "home",
                 user,
-                f"({user}'s home on the domain's EFS: {home})",
-                "AWS has no API to delete one user's EFS home: mount the domain's EFS "
-                "and remove the user's folder (named by HomeEfsFileSystemUid)"
-                if self.options.delete_home
-                else "homes are kept; --delete-home lists how to remove it",
+                f"({user}'s home on the domain's EFS)",
+                "homes are kept; --delete-home empties it before the profile goes",
             )
+
+    def home_app(self) -> dict[str, str]:
+        """What empties a leaving user's home: a KernelGateway app of theirs (it mounts
+        their EFS home) running one lifecycle script."""
+        image = next(
+            (n for n, i in self.team.images.items() if "KernelGateway" in i.app_types), None
+        )
+        if image is None:
+            raise BadInput(
+                "--delete-home needs a KernelGateway image in the team file: a short-lived "
+                "KernelGateway app of the user's empties their home",
+                "add one (see bootstrap/team.example.toml), or offboard without --delete-home",
+            )
+        return {
+            "ImageArn": self.arn("image", image),
+            "InstanceType": self.team.defaults.instance_type,
+        }
 
     # --- the whole plan --------------------------------------------------------------
 
