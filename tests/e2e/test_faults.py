@@ -22,6 +22,7 @@ from tests.emulator.conftest import private_space, write_team
 from tests.helpers import wait_for
 
 LIMIT = 60
+PAUSE = "SMSTUDIO_TEST_PAUSE_AFTER_CALLS"
 
 
 def endpoint_pid(studio: Studio) -> int:
@@ -135,12 +136,17 @@ def test_killed_during_apply_finishes_when_run_again(
         env.update(stack.env_exports(ports, stack.admin_keys(layout)))
         command = [sys.executable, "-m", "smstudio.cli", "apply", "--team", str(team), "--tag",
                    tag, "--yes"]  # fmt: skip
-        running = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # apply pauses after its 6th change (three roles, an image, its first version, so
+        # the image version is in: the fault this is about), the endpoint dies, apply resumes
+        paused = tmp_path / "paused"
+        running = subprocess.Popen(command, env={**env, PAUSE: f"6:{paused}"},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True)  # fmt: skip
+        wait_for(lambda: paused.exists() or None, 300, "apply to pause after 6 calls")
         state = layout.root / "studio.json"
-        wait_for(lambda: "image-versions" in (state.read_text() if state.exists() else "") or None,
-                 180, "apply to register an image version")  # fmt: skip
+        assert "image-versions" in state.read_text()
         os.kill(stack._read_pids(layout)["aws"].pid, signal.SIGKILL)
+        paused.unlink()
         _, stderr = running.communicate(timeout=120)
         assert running.returncode == 1 and "Traceback" not in stderr, stderr
         assert "not running" in stderr and "smstudio local up" in stderr, stderr

@@ -5,7 +5,9 @@ domain, delete a space or profile with its apps. A failure stops the run; runnin
 `apply` again reads the account afresh and finishes the rest.
 
 For the fault tests, SMSTUDIO_TEST_KILL_AFTER_CALLS=N kills the process (SIGKILL) right
-after its N-th call that changes something.
+after its N-th call that changes something, and SMSTUDIO_TEST_PAUSE_AFTER_CALLS=N:FILE
+creates FILE after the N-th call and waits (up to 5 minutes) until FILE is gone, so a
+test can break the endpoint at an exact point of the run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import signal
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -27,6 +30,7 @@ from smstudio.images import push
 from smstudio.register.plan import Change, Plan
 
 KILL_AFTER = "SMSTUDIO_TEST_KILL_AFTER_CALLS"
+PAUSE_AFTER = "SMSTUDIO_TEST_PAUSE_AFTER_CALLS"
 LIVE_APP = ("Pending", "InService", "Deleting")
 HOME_APP = "smstudio-delete-home"
 # The lifecycle script of the app that empties a leaving user's home (its mount path). It
@@ -85,6 +89,8 @@ class Executor:
         self._made: dict[str, Any] = {}
         self._calls = 0
         self._kill_after = int(os.environ.get(KILL_AFTER, "0") or 0)
+        pause = os.environ.get(PAUSE_AFTER, "")
+        self._pause_after, _, self._pause_file = pause.partition(":")
 
     def client(self, service: str) -> Any:
         if service not in self._made:
@@ -112,6 +118,10 @@ class Executor:
         self._calls += 1
         if self._kill_after and self._calls >= self._kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
+        if self._pause_file and str(self._calls) == self._pause_after:
+            marker = Path(self._pause_file)
+            marker.touch()
+            wait.until(lambda: not marker.exists() or None, 300, 0.2)
 
     # --- steps of smstudio's own ---------------------------------------------------------
 
