@@ -107,6 +107,11 @@ def test_bad_toml_and_missing_files(tmp_path: Path) -> None:
         ('[[spaces]]\nname = "t"\nowner = "alice"\ninstance_type = "ml.p4d.24xlarge"\n',
          "not in defaults.allowed_instance_types"),
         ('[[spaces]]\nname = "t"\nowner = "alice"\nsharing = "Public"\n', "sharing"),
+        ('[docker]\ntrusted_accounts = ["12345"]\n', "docker.trusted_accounts"),
+        ('[docker]\ntrusted_accounts = [' + ", ".join(['"123456789012"'] * 21) + "]\n",
+         "docker.trusted_accounts"),
+        ('[docker]\nremote_host = "my-box"\n', "docker.remote_host"),
+        ('[docker]\naccess = "yes"\n', "docker.access"),
     ],
 )  # fmt: skip
 def test_identity_and_spaces_are_checked(extra: str, message: str) -> None:
@@ -124,6 +129,10 @@ def test_identity_spaces_and_principals_load() -> None:
     assert team.space("team") is not None and team.space("team").sharing == "Shared"  # type: ignore[union-attr]
     assert team.user("alice").iam_principal.endswith("role/alice-sso")  # type: ignore[union-attr]
     assert team.namespace == "ml-team"
+    assert team.docker.access is None  # left out: the domain's setting is left alone
+    docker = config.parse(GOOD + '[docker]\naccess = true\nremote_host = "mi-0123456789abcdef0"\n',
+                          "team.toml").docker  # fmt: skip
+    assert docker.access and docker.remote_host == "mi-0123456789abcdef0"
 
 
 def test_the_cli_takes_only_space_names_ssh_can_reach() -> None:

@@ -148,15 +148,22 @@ class Account:
                       DomainSettings: dict[str, Any], **_: Any) -> dict[str, str]:  # fmt: skip
         self.state.domain = {"id": "d-000000000001", "name": DomainName, "arn": "x",
                              "settings": DefaultUserSettings, "efs": "fs-1",
-                             "identity": DomainSettings["ExecutionRoleIdentityConfig"]}  # fmt: skip
+                             "identity": DomainSettings["ExecutionRoleIdentityConfig"],
+                             "docker": DomainSettings.get("DockerSettings", {})}  # fmt: skip
         return {"DomainId": "d-000000000001"}
 
     def wait_domain(self, DomainId: str) -> None:
         assert self.state.domain and DomainId == self.state.domain["id"]
 
-    def update_domain(self, DomainId: str, DefaultUserSettings: dict[str, Any]) -> None:
+    def update_domain(self, DomainId: str, DefaultUserSettings: dict[str, Any] | None = None,
+                      DomainSettingsForUpdate: dict[str, Any] | None = None) -> None:  # fmt: skip
         assert self.state.domain
-        self.state.domain["settings"].update(DefaultUserSettings)  # per settings key
+        self.state.domain["settings"].update(DefaultUserSettings or {})  # per settings key
+        settings = DomainSettingsForUpdate or {}
+        if "ExecutionRoleIdentityConfig" in settings:
+            self.state.domain["identity"] = settings["ExecutionRoleIdentityConfig"]
+        if "DockerSettings" in settings:  # the structure is replaced as a whole
+            self.state.domain["docker"] = settings["DockerSettings"]
 
     def create_user_profile(self, DomainId: str, UserProfileName: str, Tags: list[Any]) -> None:
         assert DomainId == "d-000000000001"
@@ -302,6 +309,44 @@ def test_a_domain_without_user_identity_is_set_to_it() -> None:
     state.domain["identity"] = "DISABLED"
     result = plan(team(), inputs(), state)
     assert steps(result) == [("domain settings", "update", "d-000000000001")]
+
+
+DOCKER = TEAM.replace("[[users]]", "[docker]\naccess = true\n\n[[users]]", 1)
+
+
+def test_docker_access_is_set_on_a_new_domain() -> None:
+    result = plan(team(DOCKER), inputs(), empty())
+    create = next(c for c in result.changes if c.step == "domain")
+    assert create.calls[0].params["DomainSettings"] == {
+        "ExecutionRoleIdentityConfig": "USER_PROFILE_NAME",
+        "DockerSettings": {"EnableDockerAccess": "ENABLED"},
+    }
+    assert plan(team(DOCKER), inputs(), Account(empty()).run(result)).changes == []
+
+
+def test_docker_turned_on_later_merges_and_says_apps_must_restart() -> None:
+    state = applied()
+    assert state.domain is not None
+    # another tool's trusted account and rootless choice, which the team file leaves out
+    state.domain["docker"] = {"RootlessDocker": "ENABLED", "VpcOnlyTrustedAccounts": ["111111111111"]}
+    text = DOCKER.replace("access = true", 'access = true\ntrusted_accounts = ["222222222222"]')
+    result = plan(team(text), inputs(), state)
+    assert steps(result) == [("domain settings", "update", "d-000000000001")]
+    (change,) = result.changes
+    assert change.detail == "docker" and "restart running" in change.reason
+    assert change.calls[0].params["DomainSettingsForUpdate"] == {"DockerSettings": {
+        "RootlessDocker": "ENABLED", "EnableDockerAccess": "ENABLED",
+        "VpcOnlyTrustedAccounts": ["111111111111", "222222222222"]}}  # fmt: skip
+    assert plan(team(text), inputs(), Account(state).run(result)).changes == []
+
+
+def test_without_a_docker_table_the_domains_docker_settings_are_left_alone() -> None:
+    state = applied()
+    assert state.domain is not None
+    state.domain["docker"] = {"EnableDockerAccess": "ENABLED"}
+    assert plan(team(), inputs(), state).changes == []
+    off = plan(team(DOCKER.replace("access = true", "access = false")), inputs(), state)
+    assert "turned off" in off.changes[0].reason
 
 
 # --- merges ----------------------------------------------------------------------------

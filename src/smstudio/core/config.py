@@ -8,7 +8,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 
 from smstudio.core.errors import BadInput
 from smstudio.core.facts import AppType
@@ -125,6 +132,25 @@ class Space(_Model):
     instance_type: InstanceType | None = None
 
 
+ACCOUNT_ID = r"^\d{12}$"
+MANAGED_INSTANCE = r"^(mi-[0-9a-f]{17}|i-[0-9a-f]{8,17})$"
+
+
+class Docker(_Model):
+    """Docker from Studio. New Studio spaces get the domain's native Docker access
+    (DomainSettings.DockerSettings: only apps created after it is enabled get it); Studio
+    Classic apps use a remote engine on `remote_host`, one per user. A field left out
+    leaves the domain's own value as it is."""
+
+    access: StrictBool | None = None
+    rootless: StrictBool | None = None
+    # accounts whose ECR images a VpcOnly domain's apps may pull and push (with the
+    # domain's own account, which is always trusted)
+    trusted_accounts: Annotated[list[Annotated[str, Field(pattern=ACCOUNT_ID)]], Field(
+        max_length=20)] | None = None  # fmt: skip
+    remote_host: Annotated[str, Field(pattern=MANAGED_INSTANCE)] | None = None
+
+
 class Team(_Model):
     domain: Domain
     defaults: Defaults = Defaults()
@@ -133,6 +159,7 @@ class Team(_Model):
     startup: Startup = Startup()
     git: Git = Git()
     identity: Identity = Identity()
+    docker: Docker = Docker()
     users: list[User] = []
     spaces: list[Space] = []
 

@@ -8,7 +8,7 @@ import base64
 import hashlib
 from typing import Any
 
-from smstudio.core.config import Image, Space, Team, User
+from smstudio.core.config import Docker, Image, Space, Team, User
 from smstudio.core.errors import BadInput
 from smstudio.core.facts import (
     ARG_LEN_MAX,
@@ -172,3 +172,19 @@ def space_request(space: Space, team: Team, domain_id: str) -> dict[str, Any]:
         },
         "Tags": [{"Key": STUDIO_USER_TAG, "Value": space.owner}],
     }
+
+
+def docker_settings(docker: Docker, current: dict[str, Any]) -> dict[str, Any]:
+    """The domain's DockerSettings with what the team file sets (a field it leaves out
+    keeps the domain's value; another tool's trusted accounts are kept)."""
+    wanted = dict(current)
+    if docker.access is not None:
+        wanted["EnableDockerAccess"] = "ENABLED" if docker.access else "DISABLED"
+    if docker.rootless is not None:
+        wanted["RootlessDocker"] = "ENABLED" if docker.rootless else "DISABLED"
+    if docker.trusted_accounts is not None:
+        have = list(current.get("VpcOnlyTrustedAccounts", []))
+        wanted["VpcOnlyTrustedAccounts"] = have + [
+            a for a in docker.trusted_accounts if a not in have
+        ]
+    return wanted

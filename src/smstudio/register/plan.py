@@ -380,21 +380,7 @@ class _Planner:
     def domain(self, execution_role: str, needs: list[str | None]) -> str | None:
         spec = self.team.domain
         if self.state.domain is not None:
-            if self.state.domain["identity"] != IDENTITY["ExecutionRoleIdentityConfig"]:
-                self.add(
-                    "domain settings",
-                    "update",
-                    self.domain_ref,
-                    [
-                        Call(
-                            "sagemaker",
-                            "update_domain",
-                            {"DomainId": self.domain_ref, "DomainSettingsForUpdate": IDENTITY},
-                        )
-                    ],
-                    "identity",
-                    "apps' sessions must carry their user (SourceIdentity)",
-                )
+            self.domain_settings()
             return None
         if spec.id:
             raise BadInput(
@@ -417,7 +403,7 @@ class _Planner:
                         "DomainName": spec.name,
                         "AuthMode": "IAM",
                         "DefaultUserSettings": {"ExecutionRole": execution_role},
-                        "DomainSettings": IDENTITY,
+                        "DomainSettings": {**IDENTITY, **self.docker_create()},
                         "Tags": self.managed,
                         **extra,
                     },
@@ -428,6 +414,54 @@ class _Planner:
             reason="missing",
             needs=needs,
         )
+
+    def domain_settings(self) -> None:
+        """The settings of an existing domain smstudio needs: apps' sessions carry their
+        user, and Docker as the team file says (merged with the domain's own)."""
+        assert self.state.domain is not None
+        update: dict[str, Any] = {}
+        reasons = []
+        if self.state.domain["identity"] != IDENTITY["ExecutionRoleIdentityConfig"]:
+            update.update(IDENTITY)
+            reasons.append("apps' sessions must carry their user (SourceIdentity)")
+        have = self.state.domain.get("docker") or {}
+        wanted = desired.docker_settings(self.team.docker, have)
+        if wanted != have:
+            update["DockerSettings"] = wanted
+            reasons.append(self.docker_reason(have, wanted))
+        if update:
+            names = {"ExecutionRoleIdentityConfig": "identity", "DockerSettings": "docker"}
+            detail = ", ".join(names[k] for k in update)
+            self.add(
+                "domain settings",
+                "update",
+                self.domain_ref,
+                [
+                    Call(
+                        "sagemaker",
+                        "update_domain",
+                        {"DomainId": self.domain_ref, "DomainSettingsForUpdate": update},
+                    )
+                ],
+                detail,
+                "; ".join(reasons),
+            )
+
+    def docker_create(self) -> dict[str, Any]:
+        wanted = desired.docker_settings(self.team.docker, {})
+        return {"DockerSettings": wanted} if wanted else {}
+
+    @staticmethod
+    def docker_reason(have: dict[str, Any], wanted: dict[str, Any]) -> str:
+        access = wanted.get("EnableDockerAccess")
+        if access == "ENABLED" and have.get("EnableDockerAccess") != "ENABLED":
+            return (
+                "Docker access turned on: only apps created from now on get Docker; "
+                "restart running JupyterLab and Code Editor apps"
+            )
+        if access == "DISABLED" and have.get("EnableDockerAccess") == "ENABLED":
+            return "Docker access turned off: running apps keep theirs until restarted"
+        return "Docker settings differ (apps created from now on get them)"
 
     def role_policy(
         self,

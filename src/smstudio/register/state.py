@@ -266,6 +266,8 @@ def _domain(reader: Reader, team: Team, state: State) -> None:
         "arn": described.get("DomainArn"),
         "settings": described.get("DefaultUserSettings", {}),
         "identity": (described.get("DomainSettings") or {}).get("ExecutionRoleIdentityConfig"),
+        "docker": (described.get("DomainSettings") or {}).get("DockerSettings") or {},
+        "network": described.get("AppNetworkAccessType", "PublicInternetOnly"),
         "efs": described.get("HomeEfsFileSystemId"),
     }
 
