@@ -21,7 +21,7 @@ from rich.console import Console
 
 from smstudio.core import aws, config, dockerhost
 from smstudio.core.sagemaker import SageMaker
-from smstudio.local import runtime, stack
+from smstudio.local import engines, runtime, stack
 from smstudio.register import apply
 from smstudio.workspaces import whoami
 
@@ -102,8 +102,9 @@ def local_studio(
                     runtime.remove_network(network)
         stack.down(layout)
         if domain_id:
-            for volume in engine.volumes.list(filters={"name": f"smstudio-home-{domain_id}-"}):
-                volume.remove(force=True)
+            for kind in ("home", "docker"):  # homes, and Docker engines' storage
+                for volume in engine.volumes.list(filters={"name": f"smstudio-{kind}-{domain_id}-"}):
+                    volume.remove(force=True)
         patch.undo()
 
 
@@ -125,8 +126,9 @@ def settle(sm: Any, app: dict[str, str], timeout: float = 240) -> dict[str, Any]
 
 def container_of(sm: Any, app: dict[str, str]) -> Any:
     arn = sm.describe_app(**app)["AppArn"]
-    (found,) = dockerhost.client().containers.list(filters={"label": f"{runtime.LABEL}={arn}"})
-    return found
+    found = dockerhost.client().containers.list(filters={"label": f"{runtime.LABEL}={arn}"})
+    (box,) = [c for c in found if engines.PART_LABEL not in c.labels]  # not its Docker engine
+    return box
 
 
 def log_lines(logs: Any, app: dict[str, str]) -> list[str]:

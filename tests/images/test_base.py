@@ -18,8 +18,9 @@ IMAGE = "base"
 
 def test_meets_the_studio_contract(image: str) -> None:
     """Platform, default user, UID/GID <= 65535 in every layer, nothing under the home
-    mount path, declared kernelspecs, JupyterLab health: whatever applies to the image."""
-    assert lint.run(image, lint.CheckOptions(), Console(stderr=True)) == []
+    mount path, declared kernelspecs, JupyterLab health: whatever applies to the image; and
+    what Docker access needs (`images check --docker`): the CLI, compose, no BuildKit."""
+    assert lint.run(image, lint.CheckOptions(docker=True), Console(stderr=True)) == []
 
 
 def test_default_user_is_sagemaker_user(image: str, containers: TrackedContainers) -> None:
@@ -53,6 +54,7 @@ def test_tools_every_app_needs(image: str, containers: TrackedContainers) -> Non
     for package in ("git", "openssh-server", "openssh-client", "sudo", "ca-certificates"):
         assert host.package(package).is_installed, package
     for command in ("git --version", "ssh -V", "pipenv --version", "docker --version",
+                    "docker compose version", "docker buildx version",
                     "python -c 'import ipykernel, debugpy'"):  # fmt: skip
         assert host.run(command).rc == 0, command
     version = host.run("python -c 'import sys; print(sys.version_info[:2])'").stdout

@@ -9,6 +9,7 @@ from smstudio.images.check.rules import (
     FileOwner,
     HealthResult,
     ImageFacts,
+    check_docker,
     evaluate,
     kernels_in_image,
     resolve_user,
@@ -146,3 +147,18 @@ def test_violations_come_in_a_stable_order() -> None:
     assert codes(found) == [
         "platform", "default-user", "high-ids", "mount-path", "kernelspecs", "jupyterlab-health"
     ]  # fmt: skip
+
+
+DOCKER = Expectation(docker=True)
+WITH_DOCKER = {"/usr/local/bin/docker", "/usr/local/libexec/docker/cli-plugins/docker-compose"}
+
+
+def test_docker_access_needs_the_cli_compose_and_the_classic_builder() -> None:
+    assert check_docker(facts(), Expectation()) == []  # Docker not turned on: not asked
+    assert codes(check_docker(facts(), DOCKER)) == ["docker-cli", "docker-compose", "docker-buildkit"]
+    ready = facts(paths=WITH_DOCKER, env={"PATH": "/usr/local/bin:/usr/bin", "DOCKER_BUILDKIT": "0"})
+    assert check_docker(ready, DOCKER) == []
+    off_path = facts(paths=WITH_DOCKER, env={"PATH": "/usr/bin", "DOCKER_BUILDKIT": "0"})
+    (missing,) = check_docker(off_path, DOCKER)
+    assert missing.code == "docker-cli" and "docker-cli" in missing.fix
+    assert codes(evaluate(ready, DOCKER)) == []

@@ -90,6 +90,13 @@ def test_a_vpc_only_domain_takes_only_trusted_accounts_ecr_images() -> None:
     assert verdict.refused and "[ValidateVPCOnlyModeImage] ContainerCreate of busybox" in verdict.message
 
 
+def test_a_query_does_not_hide_a_create_from_the_rules() -> None:
+    assert dockerproxy.inspects_body("POST", "/v1.41/containers/create?name=web")
+    request = recorded(ECR_RUN)
+    verdict = decide("POST", request["target"] + "?name=web", json.dumps(request["body"]).encode(), OPEN)
+    assert not verdict.refused and verdict.target.endswith("?name=web")
+
+
 def test_api_versions_as_studio_serves_them() -> None:
     assert not decide("HEAD", "/_ping", None, OPEN).refused
     moved = decide("GET", "/version", None, OPEN)
@@ -203,3 +210,12 @@ def test_an_attach_is_hijacked_and_piped_both_ways(proxy: tuple[str, Engine]) ->
         while chunk := client.recv(1024):
             echoed += chunk
     assert echoed == b"HELLO"
+
+
+def test_a_refused_upload_is_read_before_the_refusal(proxy: tuple[str, Engine]) -> None:
+    path, engine = proxy
+    context = b"x" * (2 << 20)  # a build context larger than the socket buffers
+    answer = exchange(path, b"POST /v1.41/build?t=x&version=1 HTTP/1.1\r\nHost: d\r\nContent-Length: "
+                      + str(len(context)).encode() + b"\r\n\r\n" + context)  # fmt: skip
+    assert answer.startswith(b"HTTP/1.1 403") and b"only user allowed network input" in answer
+    assert engine.requests == []

@@ -139,18 +139,27 @@ def check_image(
     health: Annotated[
         bool, typer.Option(help="Start JupyterLab images and ask their health endpoint.")
     ] = True,
+    docker: Annotated[
+        bool,
+        typer.Option(
+            "--docker",
+            help="The team turns Docker access on ([docker] access = true): check for the "
+            "Docker CLI, its compose plugin and DOCKER_BUILDKIT=0.",
+        ),
+    ] = False,
 ) -> None:
     """Lint any built image against the Studio contract before you push it.
 
     Checks the platform, the default user against the declared UID/GID, files owned above
     UID/GID 65535 in any layer, files under the home mount path, the declared kernelspecs
-    (KernelGateway) and the health endpoint (JupyterLab). Each violation is printed with
+    (KernelGateway), the health endpoint (JupyterLab) and, with --docker, what Docker
+    access needs in the image. Each violation is printed with
     its fix; the exit code is 1 when there are violations, 2 for bad input.
 
     Example: smstudio images check my-team/image:1 --app-type KernelGateway --kernel python3
     """
     options = lint.CheckOptions(
-        uid, gid, mount_path, tuple(app_type or ()), tuple(kernel or ()), health
+        uid, gid, mount_path, tuple(app_type or ()), tuple(kernel or ()), health, docker
     )
     violations = lint.run(image, options, console)
     if not violations:

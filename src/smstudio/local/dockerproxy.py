@@ -18,7 +18,7 @@ part (a request in, a verdict out: refused, or passed on as it is or rewritten),
 connection is checked (a hijacked attach or exec stream is piped as it is). Standard
 library only: this file is copied into the engine container and run there.
 
-    python3 dockerproxy.py LISTEN_SOCKET UPSTREAM_SOCKET RULES_JSON
+    python3 dockerproxy.py LISTEN_SOCKET UPSTREAM_SOCKET '{"vpc_only": false, ...}'
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def refuse(message: str, status: int = 403, **headers: str) -> Verdict:
 
 def inspects_body(method: str, path: str) -> bool:
     """Whether `decide` needs the request's body (small JSON) to judge it."""
-    rest = _unversioned(path)
+    rest = _unversioned(urlsplit(path).path)
     return method == "POST" and (
         rest == "/containers/create" or bool(re.match(r"^/containers/[^/]+/exec$", rest))
     )
@@ -265,6 +265,15 @@ class Request:
             yield self.reader.read(size)
             self.reader.readline(1024)
 
+    def drain(self) -> None:
+        if self.chunked:
+            for _ in self.chunks():
+                pass
+            return
+        left = int(self.header("Content-Length") or 0)
+        while left > 0 and (data := self.reader.read(min(left, 65536))):
+            left -= len(data)
+
     def stream_body(self, sink: socket.socket) -> None:
         """The body sent on as it came (chunked or of a length)."""
         if self.chunked:
@@ -312,6 +321,9 @@ def handle(client: socket.socket, upstream_path: str, rules: Rules) -> None:
     except ValueError as exc:
         verdict = refuse(str(exc), 400)
     if verdict.refused:
+        if body is None:  # read what the client sends before it reads the refusal
+            with contextlib.suppress(OSError, ValueError, EOFError):
+                request.drain()
         answer(client, verdict.status, verdict.message, verdict.headers)
         client.close()
         return
@@ -406,7 +418,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
-    rules = Rules.from_json(json.loads(Path(argv[2]).read_text()))
+    rules = Rules.from_json(json.loads(argv[2]))
     serve(argv[0], argv[1], rules)
     threading.Event().wait()
     return 0

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 import docker
 
 from smstudio.core import aws, containers, dockerhost, facts
-from smstudio.local import gate, kernel_gateway, registry, relay
+from smstudio.local import dockerproxy, engines, gate, kernel_gateway, registry, relay
 
 # What SageMaker gives an app besides its home: the AWS endpoint on the container's own
 # 127.0.0.1:4566 through a Unix socket in a mounted folder, so containers send no traffic
@@ -98,6 +98,7 @@ class AppPlan:
     # a private space's owner: their home on the domain's EFS is mounted in the space (as
     # Studio's AutoMountHomeEFS does, at ~/user-default-efs); it outlives the space
     efs_owner: str | None = None
+    docker: engines.EnginePlan | None = None  # the app's Docker access (new Studio)
 
 
 def _space(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> dict[str, Any]:
@@ -205,6 +206,12 @@ def plan_app(store: dict[str, dict[str, Any]], app: dict[str, Any], registry_hos
         role=merged.get("ExecutionRole"),
         source_identity=source_identity(store, app),
         efs_owner=_efs_owner(store, app),
+        docker=engines.plan_engine(
+            store["domains"][app["DomainId"]],
+            kind,
+            app["AppArn"],
+            files.get("MountPath", "/home/sagemaker-user"),
+        ),
     )
 
 
@@ -237,6 +244,7 @@ class DockerAppRuntime:
         self.report = report
         self.credentials = credentials
         self._gateway_volume: str | None = None
+        self._engine_image: str | None = None
         self._lock = threading.Lock()
         self._gates: dict[str, tuple[gate.Gate, str]] = {}  # app ARN -> (gate, landing)
         # Unix socket paths are limited to 107 bytes: keep them short, apart from the state.
@@ -251,6 +259,19 @@ class DockerAppRuntime:
         self.socket_root.chmod(0o700)  # apps' sockets: for the runtime's gates only
         self.endpoint_dir.chmod(0o755)
         shutil.copyfile(relay.__file__, self.endpoint_dir / "relay.py")
+        # the code apps' Docker engines run (relay for the registry, Studio's proxy)
+        self.engine_code = self.socket_root / "engine-code"
+        self.engine_code.mkdir(exist_ok=True)
+        self.engine_code.chmod(0o755)
+        for module in (relay, dockerproxy):
+            shutil.copyfile(
+                str(module.__file__), self.engine_code / Path(str(module.__file__)).name
+            )
+        # ECR's names in apps with Docker lead here: the local registry
+        registry_port = self.settings.registry.rsplit(":", 1)[1]
+        self._registry_relay = relay.start(
+            f"unix:{self.endpoint_dir / 'registry'}.sock", f"tcp:{registry_port}"
+        )
         port = self.settings.aws_endpoint.rsplit(":", 1)[1]
         return relay.start(f"unix:{self.endpoint_dir / 'aws'}.sock", f"tcp:{port}")
 
@@ -300,11 +321,13 @@ class DockerAppRuntime:
 
     # InstanceHost protocol (the control plane's SSM managed instances)
     @staticmethod
-    def _containers_of(arn: str, stopped: bool = False) -> list[Any]:
-        """The app's containers: running ones, and with `stopped` the others too."""
-        return list(
-            dockerhost.client().containers.list(all=stopped, filters={"label": f"{LABEL}={arn}"})
+    def _containers_of(arn: str, stopped: bool = False, parts: bool = False) -> list[Any]:
+        """The app's container: running, and with `stopped` stopped too; with `parts`, its
+        Docker engine too."""
+        found = dockerhost.client().containers.list(
+            all=stopped, filters={"label": f"{LABEL}={arn}"}
         )
+        return [c for c in found if parts or engines.PART_LABEL not in c.labels]
 
     def online(self, app_arn: str) -> bool:
         return bool(self._containers_of(app_arn))
@@ -341,10 +364,11 @@ class DockerAppRuntime:
     def delete_home(self, domain_id: str, space: str) -> None:
         """DeleteSpace: the space's home goes with it (its EBS volume, in Studio)."""
         engine = dockerhost.client()
-        for volume in engine.volumes.list(filters={"name": home_volume(domain_id, space, None)}):
-            if volume.name == home_volume(domain_id, space, None):
-                with contextlib.suppress(docker.errors.APIError):
-                    volume.remove(force=True)
+        for name in (home_volume(domain_id, space, None), engines.storage_volume(domain_id, space)):
+            for volume in engine.volumes.list(filters={"name": name}):
+                if volume.name == name:
+                    with contextlib.suppress(docker.errors.APIError):
+                        volume.remove(force=True)
 
     def start(self, app: dict[str, Any]) -> None:
         threading.Thread(target=self._start, args=(app,), daemon=True).start()
@@ -364,7 +388,7 @@ class DockerAppRuntime:
         if self.credentials is not None:
             self.credentials.forget_app(arn)
         engine = dockerhost.client()
-        for box in self._containers_of(arn, stopped=True):
+        for box in self._containers_of(arn, stopped=True, parts=True):
             with contextlib.suppress(docker.errors.NotFound):
                 box.remove(force=True)
         for network in engine.networks.list(filters={"label": f"{LABEL}={arn}"}):
@@ -398,8 +422,12 @@ class DockerAppRuntime:
             target = f"{plan.mount_path}/{EFS_HOME}"
             container.exec_run(["chown", f"{plan.uid}:{plan.gid}", target], user="0")
         self._start_relays(app, plan, container)
+        if plan.docker:
+            self._start_engine(app, plan, container)
         if plan.lifecycle:
             self._lifecycle(app, plan, container)
+        if plan.docker:
+            self._engine_ready(app, container)
         container.exec_run(["touch", HOLD_FLAG], user=f"{plan.uid}:{plan.gid}")
         socket_path = self._app_dir(app) / "app.sock"
         path = facts.HEALTH_PATH.get(app["AppType"], "/")
@@ -450,6 +478,46 @@ class DockerAppRuntime:
             raise AppFailed(
                 "The app's connection to the AWS endpoint did not start (python3 missing from "
                 "the image?): " + containers.exit_summary(container)
+            )
+
+    def _docker_dir(self, app: dict[str, Any]) -> Path:
+        digest = hashlib.sha256(app["AppArn"].encode()).hexdigest()[:12]
+        return self.socket_root / f"docker-{digest}"
+
+    def _start_engine(self, app: dict[str, Any], plan: AppPlan, container: Any) -> None:
+        """The app's Docker engine, in its network namespace; ready is checked later
+        (it starts while the lifecycle script runs)."""
+        assert plan.docker is not None
+        with self._lock:
+            if self._engine_image is None:
+                self._engine_image = engines.build(self.settings.gateway_base_image)
+        owner = app.get("SpaceName") or app.get("UserProfileName")
+        options = engines.run_options(
+            plan.docker,
+            container.id,
+            self._docker_dir(app),
+            self.engine_code,
+            self.endpoint_dir,
+            home_volume(app["DomainId"], app.get("SpaceName"), app.get("UserProfileName")),
+            engines.storage_volume(app["DomainId"], str(owner)),
+            {LABEL: app["AppArn"], containers.LABEL: "app"},
+            f"smstudio-{app['DomainId']}-{owner}-{app['AppType'].lower()}-{app['AppName']}-docker",
+        )
+        dockerhost.client().containers.run(**options)
+
+    def _engine_ready(self, app: dict[str, Any], container: Any) -> None:
+        proxy = self._docker_dir(app) / "proxy.sock"
+        engine = [c for c in self._containers_of(app["AppArn"], stopped=True, parts=True)
+                  if engines.PART_LABEL in c.labels]  # fmt: skip
+        if not engine:
+            raise AppFailed("The app's Docker engine did not start")
+
+        def ready() -> bool | None:
+            return proxy.exists() or None
+
+        if not containers.poll(ready, 60, alive=lambda: containers.is_running(engine[0])):
+            raise AppFailed(
+                "The app's Docker engine did not start: " + containers.exit_summary(engine[0])
             )
 
     def _check_image(self, plan: AppPlan, kind: str) -> None:
@@ -570,6 +638,14 @@ class DockerAppRuntime:
         if plan.efs_owner:
             efs = home_volume(app["DomainId"], None, plan.efs_owner)
             volumes[efs] = {"bind": f"{plan.mount_path}/{EFS_HOME}", "mode": "rw"}
+        extra: dict[str, Any] = {}
+        if plan.docker:  # Studio's Docker proxy socket, and ECR's names on loopback
+            docker_dir = self._docker_dir(app)
+            shutil.rmtree(docker_dir, ignore_errors=True)
+            docker_dir.mkdir(parents=True, mode=0o755)
+            volumes[str(docker_dir)] = {"bind": engines.SOCKET_DIR, "mode": "ro"}
+            env["DOCKER_HOST"] = engines.DOCKER_HOST
+            extra["extra_hosts"] = plan.docker.ecr_hosts()
         network: dict[str, Any] = (
             {"network_mode": "none"} if plan.vpc_only else {"network": self._network(app)}
         )
@@ -595,6 +671,7 @@ class DockerAppRuntime:
             labels={LABEL: app["AppArn"], containers.LABEL: "app"},
             name=f"smstudio-{app['DomainId']}-{owner}-{app['AppType'].lower()}-{app['AppName']}",
             **network,
+            **extra,
         )
 
     def _lifecycle(self, app: dict[str, Any], plan: AppPlan, container: Any) -> None:

@@ -22,6 +22,7 @@ class CheckOptions:
     app_types: tuple[str, ...] = ()
     kernels: tuple[str, ...] = ()
     health: bool = True
+    docker: bool = False
 
 
 def expectation_for(
@@ -44,6 +45,7 @@ def expectation_for(
         mount_path=options.mount_path,
         app_types=frozenset(app_types),
         kernels=kernel_names,
+        docker=options.docker,
     )
 
 

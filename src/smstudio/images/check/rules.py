@@ -47,6 +47,7 @@ class Expectation:
     mount_path: str = HOME
     app_types: frozenset[str] = frozenset()
     kernels: tuple[str, ...] = ()
+    docker: bool = False  # the team turns Docker access on: the image needs the CLI
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,53 @@ def check_kernels(facts: ImageFacts, want: Expectation) -> list[Violation]:
     ]
 
 
+DOCKER_PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
+def check_docker(facts: ImageFacts, want: Expectation) -> list[Violation]:
+    """For Docker access (new Studio): a docker CLI on the image's PATH, the compose
+    plugin, and the classic builder (Studio's Docker proxy takes no BuildKit)."""
+    if not want.docker:
+        return []
+    found: list[Violation] = []
+    path = facts.env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    if not any(f"{d.rstrip('/')}/docker" in facts.paths for d in path.split(":") if d):
+        found.append(
+            Violation(
+                "docker-cli",
+                "no docker CLI on the image's PATH: Studio gives apps Docker access through "
+                "a socket (DOCKER_HOST=unix:///docker/proxy.sock) but no client",
+                "install the Docker CLI only (Debian: docker-cli; Ubuntu: docker.io, or "
+                "docker-ce-cli), not the engine; smstudio's base image has it",
+            )
+        )
+    if not any(f"{d}/docker-compose" in facts.paths for d in DOCKER_PLUGIN_DIRS):
+        found.append(
+            Violation(
+                "docker-compose",
+                "no docker compose plugin: `docker compose` (and SageMaker local mode) will "
+                "not work",
+                "install the compose plugin (Debian trixie: docker-compose; Ubuntu: "
+                "docker-compose-v2) into /usr/libexec/docker/cli-plugins",
+            )
+        )
+    if facts.env.get("DOCKER_BUILDKIT") != "0":
+        found.append(
+            Violation(
+                "docker-buildkit",
+                "DOCKER_BUILDKIT is not 0: `docker build` would use BuildKit, which Studio's "
+                "Docker proxy refuses",
+                "set ENV DOCKER_BUILDKIT=0 in the image (AWS's own images do)",
+            )
+        )
+    return found
+
+
 def check_health(result: HealthResult | None) -> list[Violation]:
     if result is None or result.ok:
         return []
@@ -243,5 +291,6 @@ def evaluate(
         *check_high_ids(facts),
         *check_mount_path(facts, want),
         *check_kernels(facts, want),
+        *check_docker(facts, want),
         *check_health(health),
     ]
