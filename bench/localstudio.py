@@ -48,7 +48,7 @@ def running(tag: str) -> Iterator[dict[str, Any]]:
                 return {**os.environ, **stack.env_exports(ports, keys)}
 
             yield {"sm": sm, "logs": clients.client("logs"), "domain": domain, "team": TEAM_FILE,
-                   "user": user, "user_env": user_env}  # fmt: skip
+                   "user": user, "user_env": user_env, "clients": clients}  # fmt: skip
         finally:
             engine = dockerhost.client()
             for container in engine.containers.list(all=True, filters={"label": runtime.LABEL}):
@@ -59,6 +59,7 @@ def running(tag: str) -> Iterator[dict[str, Any]]:
                 if domain and f"/{domain}/" in labels.get(runtime.LABEL, ""):
                     runtime.remove_network(network)
             stack.down(layout)
-            for volume in engine.volumes.list(filters={"name": f"smstudio-home-{domain}-"}):
-                if domain:
-                    volume.remove(force=True)
+            for kind in ("home", "docker"):
+                for volume in engine.volumes.list(filters={"name": f"smstudio-{kind}-{domain}-"}):
+                    if domain:
+                        volume.remove(force=True)

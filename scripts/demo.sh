@@ -3,7 +3,7 @@
 # the default images (base, kernelgateway, jupyterlab) and check each against the Studio
 # contract, start the local Studio, apply the example team as the platform admin, then as
 # alice (her own role, nothing more) bring up her JupyterLab space, run code in a kernel
-# there, and print the URL that opens it.
+# there (and reach the space's own Docker engine), and print the URL that opens it.
 # Idempotent: a second run reuses the base, the build cache, the Studio and the space.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,7 +15,7 @@ team=bootstrap/team.example.toml
 "$smstudio" images local-base
 "$smstudio" images build --local-base default
 for image in base kernelgateway jupyterlab; do
-  "$smstudio" images check "smstudio/${image}:dev"
+  "$smstudio" images check --docker "smstudio/${image}:dev"
 done
 
 "$smstudio" local up
@@ -26,6 +26,9 @@ eval "$("$smstudio" local env --user alice --team "$team")"   # alice, from her 
 url="$("$smstudio" up alice --team "$team")"
 "$smstudio" run alice --team "$team" \
   'import platform, getpass; f"{getpass.getuser()} runs Python {platform.python_version()} in Studio"'
+# the team file turns Docker access on: alice's space has an engine of its own
+"$smstudio" run alice --team "$team" \
+  'import subprocess; subprocess.run(["docker", "info", "--format", "Docker {{.ServerVersion}} in the space ({{.Driver}} storage)"], capture_output=True, text=True).stdout.strip()'
 "$smstudio" status --team "$team"
 echo
 echo "alice's JupyterLab (one-time link): $url"
