@@ -15,6 +15,7 @@ step_kernels
 step_apt
 step_git
 step_ssh
+step_docker_remote
 step_home_usage
 step_idle_checker
 step_hooks

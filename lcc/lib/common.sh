@@ -17,6 +17,7 @@
 : "${SMSTUDIO_GIT_REPOS:=}"       # space-separated HTTPS URLs cloned on first start
 : "${SMSTUDIO_IDLE_MINUTES:=}"    # KernelGateway: delete the app after this idle time
 : "${SMSTUDIO_SSM_ROLE:=smstudio-ssm-instance}"  # the role apps' SSM managed instances get
+: "${SMSTUDIO_DOCKER_REMOTE_HOST:=}"  # Classic: the host of users' own Docker engines
 SMSTUDIO_STATE="${HOME:-/home/sagemaker-user}/.smstudio"
 SMSTUDIO_STARTED="$(date +%s%N)"
 
@@ -157,6 +158,19 @@ step_ssh() {
   fi
   run_budgeted ssh "$(smstudio_budget 30)" env SMSTUDIO_SSM_ROLE="$SMSTUDIO_SSM_ROLE" "$script" \
     || log_error "ssh: not ready; see ~/.smstudio/logs/ssh.log and sshd.log"
+}
+
+# Studio Classic has no Docker: the user's own engine on the team's host, as the docker
+# context studio-remote (ssh through SSM; the image's ssh/docker_remote.py).
+step_docker_remote() {
+  local script=/opt/smstudio/ssh/docker_remote.py
+  if [ -z "$SMSTUDIO_DOCKER_REMOTE_HOST" ] || [ ! -f "$script" ] || [ -z "$SMSTUDIO_PYTHON" ]; then
+    log_info "docker: no remote engine host for this team (or no $script): no studio-remote context"
+    return 0
+  fi
+  run_budgeted docker "$(smstudio_budget 60)" env SMSTUDIO_DOCKER_REMOTE_HOST="$SMSTUDIO_DOCKER_REMOTE_HOST" \
+    "$SMSTUDIO_PYTHON" "$script" \
+    || log_error "docker: no studio-remote context; see ~/.smstudio/logs/docker.log"
 }
 
 step_hooks() {

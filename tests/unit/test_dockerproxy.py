@@ -219,3 +219,24 @@ def test_a_refused_upload_is_read_before_the_refusal(proxy: tuple[str, Engine]) 
                       + str(len(context)).encode() + b"\r\n\r\n" + context)  # fmt: skip
     assert answer.startswith(b"HTTP/1.1 403") and b"only user allowed network input" in answer
     assert engine.requests == []
+
+
+REMOTE = Rules(kind="remote", mountable=())
+
+
+def test_a_remote_engine_is_the_users_own_but_never_privileged() -> None:
+    for command in ("docker run --rm busybox true", "docker run --rm --network bridge busybox true",
+                    "docker build -t x ctx", "DOCKER_BUILDKIT=1 docker build -t x ctx",
+                    "docker network create mynet", "docker pull python:3.11", "docker exec abc true"):
+        verdict = judge(command, REMOTE)
+        assert not verdict.refused and verdict.body is None, command
+    for command, words in (
+        ("docker run --rm --privileged --network sagemaker busybox true", "privileged mode"),
+        ("docker run --rm --network sagemaker --device /dev/null busybox true", "host devices"),
+        ("docker run --rm --network sagemaker -v /var/run/docker.sock:/var/run/docker.sock busybox true",
+         "bind mount of /var/run/docker.sock refused"),
+        ("docker exec --privileged abc true", "privileged mode"),
+    ):  # fmt: skip
+        verdict = judge(command, REMOTE)
+        assert verdict.refused and words in verdict.message, command
+    assert decide("GET", "/v1.41/swarm", None, REMOTE).refused

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -300,7 +301,10 @@ def iam_policy(
             "role": roles.execution_role,
             "trust": iam.sagemaker_trust_policy(),
             "document": iam.execution_role_policy(
-                scope, bucket or f"sagemaker-{region}-{account}", roles.ssm_instance_role
+                scope,
+                bucket or f"sagemaker-{region}-{account}",
+                roles.ssm_instance_role,
+                bool(spec.docker.remote_host),
             ),
         },
         "ssm-instance-role": {
@@ -310,3 +314,86 @@ def iam_policy(
         },
     }
     print(json.dumps(documents, indent=2))
+
+
+docker_host_app = typer.Typer(
+    help="Docker for Studio Classic: each user's own engine on the team's engine host.",
+    no_args_is_help=True,
+)
+app.add_typer(docker_host_app, name="docker-host")
+
+
+@docker_host_app.command("setup")
+def docker_host_setup(
+    team: Annotated[
+        Path, typer.Option(help="The team file (its \\[docker] remote_host).")
+    ] = TEAM_FILE,
+    run: Annotated[
+        bool, typer.Option("--run", help="Run the setup here (on the host) instead of printing it.")
+    ] = False,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            help="The engine image on the host (default: smstudio's, built here for "
+            "the local Studio; build it from src/smstudio/local/engine for a host)."
+        ),
+    ] = None,
+    state_dir: Annotated[
+        str, typer.Option(help="Folder on the host for the engines' sockets.")
+    ] = "/var/lib/smstudio-docker",
+) -> None:
+    """Give each user of the team a Docker engine of their own on the host named by the
+    team file's \\[docker] remote_host, for Studio Classic (KernelGateway) apps.
+
+    Per user: an engine container (privileged; reached only through Studio's Docker proxy
+    with the remote rules: no privileged containers, host devices or host paths) and a door
+    container (unprivileged sshd) registered with SSM as a managed instance tagged with the
+    user (SSHOwner), so IAM lets only that user's apps in. Their lifecycle script then makes
+    the docker context `studio-remote`. Activations are made now, as you (the admin), for
+    users whose engine is not online; running engines are kept.
+
+    Example: smstudio docker-host setup --team team.toml > setup.sh   (then run it as root
+    on the host), or against the local Studio: smstudio docker-host setup --run
+    """
+    from smstudio.images import localbase
+    from smstudio.local import engines
+    from smstudio.teamops import dockerhost
+
+    spec, _ = config.load(team)
+    host = spec.docker.remote_host
+    if not host:
+        raise BadInput(f"{team}: no [docker] remote_host", "name the engine host's managed "
+                       'instance: [docker] remote_host = "mi-..."')  # fmt: skip
+    clients = aws.Aws(region=spec.domain.region)
+    domain_id = apps.find_domain(SageMaker.of(clients), spec)
+    account = clients.client("sts").get_caller_identity()["Account"]
+    ssm = clients.client("ssm")
+    endpoint = clients.endpoints.get("ssm") or aws.env_endpoint("ssm") or ""
+    local = dockerhost.local_host(endpoint, account, spec.domain.region)
+    if local is not None and image is None:
+        with console.status("building the engine image", spinner="dots"):
+            engines.build(localbase.DEFAULT_TAG)
+    users = dockerhost.missing_users(ssm, host, [u.name for u in spec.users])
+    made = []
+    for user in users:
+        found = dockerhost.tags(spec.namespace, domain_id, user, host)
+        made.append(dockerhost.Engine(user, *dockerhost.activate(
+            ssm, iam.Names(spec.namespace).ssm_instance_role, found)))  # fmt: skip
+    setup = dockerhost.HostSetup(
+        spec.namespace, domain_id, spec.domain.region, image or engines.IMAGE,
+        local.state_dir if local else state_dir, tuple(made), local,
+        {facts.MANAGED_BY_TAG: spec.namespace},
+    )  # fmt: skip
+    script = dockerhost.script(setup)
+    if not made:
+        console.print(f"every user of {spec.namespace} has an engine online on {host}")
+    if not run:
+        out.print(script, end="", markup=False, highlight=False)
+        return
+    if made:
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SmstudioError(f"the setup failed:\n{done.stderr.strip()[-1500:]}",
+                                "fix what it says and run it again (it is idempotent)")  # fmt: skip
+        for line in done.stdout.splitlines():
+            console.print(escape(line))

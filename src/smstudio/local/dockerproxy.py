@@ -56,6 +56,9 @@ class Rules:
     trusted_accounts: tuple[str, ...] = ()
     region: str = "us-east-1"
     mountable: tuple[str, ...] = ("/home/sagemaker-user",)  # shared with the engine
+    # "studio": Studio's native Docker access; "remote": a user's own remote engine (for
+    # Studio Classic): any network and BuildKit, still no privileges, devices or host paths
+    kind: str = "studio"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Rules:
@@ -64,7 +67,12 @@ class Rules:
             trusted_accounts=tuple(data.get("trusted_accounts", ())),
             region=str(data.get("region", "us-east-1")),
             mountable=tuple(data.get("mountable", ("/home/sagemaker-user",))),
+            kind=str(data.get("kind", "studio")),
         )
+
+    @property
+    def studio(self) -> bool:
+        return self.kind == "studio"
 
 
 @dataclass
@@ -104,14 +112,14 @@ def decide(method: str, target: str, body: bytes | None, rules: Rules) -> Verdic
     query; `body` is given when `inspects_body` says so)."""
     parts = urlsplit(target)
     found = VERSIONED.match(parts.path)
-    if _unversioned(parts.path) in ("/session", "/grpc"):
+    if _unversioned(parts.path) in ("/session", "/grpc") and rules.studio:
         return refuse("[ImageBuild] BuildKit is not supported in Studio: set DOCKER_BUILDKIT=0")
     if found is None:
-        if parts.path == "/_ping":
+        if parts.path == "/_ping" or not rules.studio:
             return Verdict(target)
         location = f"/v{API_VERSION}{target}"
         return refuse(f"Moved Permanently: use {location}", 301, Location=location)
-    if tuple(int(x) for x in found["version"].split(".")) > (1, 41):
+    if rules.studio and tuple(int(x) for x in found["version"].split(".")) > (1, 41):
         return refuse(
             f"client version {found['version']} is too new. Maximum supported API version "
             f"is {API_VERSION}",
@@ -121,6 +129,8 @@ def decide(method: str, target: str, body: bytes | None, rules: Rules) -> Verdic
     query = parse_qsl(parts.query, keep_blank_values=True)
     if rest.startswith(REFUSED_PREFIXES):
         return refuse(f"{rest.split('/')[1]} is not supported in Studio")
+    if not rules.studio:
+        return _remote(method, target, rest, body)
     if method == "POST" and rest == "/networks/create":
         return refuse(
             "[NetworkCreate] Studio's Docker proxy only allows 'sagemaker' as network input"
@@ -148,6 +158,30 @@ def decide(method: str, target: str, body: bytes | None, rules: Rules) -> Verdic
             return refuse("[ContainerExec] privileged mode is not allowed in Studio")
     if method == "POST" and re.match(r"^/containers/[^/]+/update$", rest):
         return Verdict(target)  # resources only: no privileges through update
+    return Verdict(target)
+
+
+def _remote(method: str, target: str, rest: str, body: bytes | None) -> Verdict:
+    """A user's remote engine (Studio Classic): their own, so any network, image and
+    BuildKit; never privileges, host devices or the engine host's paths."""
+    if method == "POST" and rest == "/containers/create":
+        try:
+            host = (json.loads(body or b"{}") or {}).get("HostConfig") or {}
+        except (ValueError, AttributeError):
+            return refuse("invalid container create request", 400)
+        if host.get("Privileged") or host.get("Devices"):
+            return refuse("[ContainerCreate] privileged mode and host devices are not allowed "
+                          "on a Studio remote engine")  # fmt: skip
+        sources = _mount_sources(host)
+        if sources:
+            return refuse(f"[ContainerCreate] bind mount of {sources[0]} refused: the remote "
+                          "engine's host is not yours; use a named volume")  # fmt: skip
+    if method == "POST" and re.match(r"^/containers/[^/]+/exec$", rest):
+        try:
+            if (json.loads(body or b"{}") or {}).get("Privileged"):
+                return refuse("[ContainerExec] privileged mode is not allowed on a remote engine")
+        except (ValueError, AttributeError):
+            return refuse("invalid exec request", 400)
     return Verdict(target)
 
 

@@ -85,7 +85,8 @@ def storage_volume(domain_id: str, space: str) -> str:
 def build(base_image: str) -> str:
     """The engine image (cached by Docker); its id."""
     cmd = ["docker", "buildx", "build", "--load", "--platform", "linux/amd64",
-           "--build-arg", f"BASE_IMAGE={base_image}", "-t", IMAGE, str(CONTEXT)]  # fmt: skip
+           "--build-arg", f"BASE_IMAGE={base_image}", "--build-context", f"code={CONTEXT.parent}",
+           "-t", IMAGE, str(CONTEXT)]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SmstudioError(

@@ -8,6 +8,8 @@ the host through its socket. Standard library only: this file is also copied int
 containers and run there with the image's python3.
 
     python3 relay.py tcp:4566=unix:/opt/ml/local-endpoint/aws.sock unix:/x/app.sock=tcp:8888
+    python3 relay.py --stdio unix:/proxy/proxy.sock    # stdin/stdout <-> the socket (what
+                                                       # `docker system dial-stdio` does)
 """
 
 from __future__ import annotations
@@ -99,7 +101,28 @@ def start(listen_spec: str, target_spec: str) -> socket.socket:
     return listener
 
 
+def stdio(target: str) -> int:
+    """stdin/stdout to `target` and back, until both ends close."""
+    sock = connector(target)()
+    sock.settimeout(None)
+
+    def up() -> None:
+        with contextlib.suppress(OSError):
+            while data := os.read(0, 65536):
+                sock.sendall(data)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+
+    threading.Thread(target=up, daemon=True).start()
+    with contextlib.suppress(OSError):
+        while data := sock.recv(65536):
+            os.write(1, data)
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--stdio"] and len(argv) == 2:
+        return stdio(argv[1])
     pairs = [arg.split("=", 1) for arg in argv if "=" in arg]
     if not pairs or len(pairs) != len(argv):
         print(__doc__, file=sys.stderr)

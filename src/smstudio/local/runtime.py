@@ -56,6 +56,8 @@ EFS_HOME = "user-default-efs"  # where a private space shows its owner's EFS hom
 HOLD_FLAG = "/tmp/.smstudio-lifecycle-done"
 LCC_PATH = "/tmp/.smstudio-on-start.sh"
 LABEL = "io.smstudio.app-arn"
+DOOR_SOCKET = "io.smstudio.door-socket"  # smstudio.teamops.dockerhost.DOOR_SOCKET_LABEL
+DOOR_KEY = "docker-engine/"
 
 
 class AppFailed(Exception):
@@ -346,6 +348,36 @@ class DockerAppRuntime:
             (out or b"").decode(errors="replace"),
             (err or b"").decode(errors="replace"),
         )
+
+    # Docker engines' doors (smstudio.teamops.dockerhost), as SSM managed instances
+    @staticmethod
+    def _door(**labels: str) -> Any | None:
+        found = dockerhost.client().containers.list(
+            filters={"label": [f"{k}={v}" if v else k for k, v in labels.items()]}
+        )
+        return found[0] if found else None
+
+    def door_key(self, container: str) -> str | None:
+        """The host key of a running door container (what its registration maps to)."""
+        with contextlib.suppress(docker.errors.APIError):
+            box = dockerhost.client().containers.get(container)
+            key = box.labels.get(LABEL, "")
+            if box.status == "running" and DOOR_SOCKET in box.labels and key.startswith(DOOR_KEY):
+                return str(key)
+        return None
+
+    def door_socket(self, key: str) -> str | None:
+        if not key.startswith(DOOR_KEY):
+            return None
+        box = self._door(**{LABEL: key, DOOR_SOCKET: ""})
+        return str(box.labels[DOOR_SOCKET]) if box is not None else None
+
+    def docker_host_info(self) -> dict[str, str]:
+        return {
+            "CodeDir": str(self.engine_code),
+            "EndpointDir": str(self.endpoint_dir),
+            "StateDir": str(self.socket_root / "hosts"),
+        }
 
     # the presigned URL's end
     def login_url(self, app_arn: str) -> str | None:

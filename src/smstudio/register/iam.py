@@ -279,12 +279,47 @@ def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
     )
 
 
-def execution_role_policy(scope: Scope, bucket: str, ssm_instance_role: str) -> Policy:
+def remote_docker_statements(scope: Scope) -> list[dict[str, Any]]:
+    """Studio Classic apps to their own user's Docker engine (smstudio docker-host): its
+    door only (SSHOwner = the session's user), by Run Command for the key and an SSH
+    session; the command's result is readable (GetCommandInvocation has no resource)."""
+    return [
+        {
+            "Sid": "OwnDockerEngine",
+            "Effect": "Allow",
+            "Action": ["ssm:SendCommand", "ssm:StartSession"],
+            "Resource": [scope.ssm("managed-instance/*")],
+            "Condition": {
+                "StringEquals": {
+                    f"ssm:resourceTag/{SSH_OWNER}": APP_USER,
+                    "ssm:resourceTag/SSHResourceName": "docker-engine",
+                }
+            },
+        },
+        {
+            "Sid": "DockerEngineDocuments",
+            "Effect": "Allow",
+            "Action": ["ssm:SendCommand", "ssm:StartSession"],
+            "Resource": [f"arn:aws:ssm:{scope.region}::document/{name}" for name in SSH_DOCUMENTS],
+        },
+        {
+            "Sid": "DockerEngineKeyPushResult",
+            "Effect": "Allow",
+            "Action": ["ssm:GetCommandInvocation"],
+            "Resource": ["*"],
+        },
+    ]
+
+
+def execution_role_policy(
+    scope: Scope, bucket: str, ssm_instance_role: str, remote_docker: bool = False
+) -> Policy:
     """What apps run with. Everything personal is confined to the app's own user, the
     session's SourceIdentity: its git token, its SSM registrations (the SSHOwner tag),
-    its idle KernelGateway apps, its profile's tags."""
+    its idle KernelGateway apps, its profile's tags, its remote Docker engine."""
     d = scope.domain_id
     logs = f"arn:aws:logs:{scope.region}:{scope.account}:log-group"
+    extra = remote_docker_statements(scope) if remote_docker else []
     return _doc(
         {
             "Sid": "TeamBucket",
@@ -380,6 +415,7 @@ def execution_role_policy(scope: Scope, bucket: str, ssm_instance_role: str) -> 
             "Action": ["sagemaker:DeleteApp"],
             "Resource": [scope.arn(f"app/{d}/{APP_USER}/kernelgateway/*")],
         },
+        *extra,
     )
 
 

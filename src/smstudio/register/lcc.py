@@ -42,6 +42,8 @@ def settings(team: Team, app_type: str) -> dict[str, str]:
     idle = team.defaults.kernel_gateway_idle_minutes or team.defaults.idle_timeout_minutes
     if app_type == "KernelGateway" and idle is not None:
         out["SMSTUDIO_IDLE_MINUTES"] = f"{idle:g}"
+    if app_type == "KernelGateway" and team.docker.remote_host:
+        out["SMSTUDIO_DOCKER_REMOTE_HOST"] = team.docker.remote_host
     return out
 
 

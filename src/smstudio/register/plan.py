@@ -491,7 +491,9 @@ class _Planner:
     def execution_policy(self, needs: list[str | None]) -> None:
         name = self.names.execution_role
         bucket = f"sagemaker-{self.state.region}-{self.state.account}"
-        policy = iam.execution_role_policy(self.scope, bucket, self.names.ssm_instance_role)
+        policy = iam.execution_role_policy(
+            self.scope, bucket, self.names.ssm_instance_role, bool(self.team.docker.remote_host)
+        )
         self.role_policy(name, policy, "(scoped to the domain)", needs)
 
     def domain_defaults(

@@ -13,12 +13,20 @@ Routes that are not AWS APIs, each with its own credential:
 - POST /_local/ssm/register    an app's SSM agent registering (activation id and code,
                                from the app: its credentials token)
 - POST /_local/ssm/stream      the Session Manager plugin's data channel (session token)
+- POST /_local/ssm/register-host  a user's Docker engine door registering (activation id
+                               and code; the door container, which the runtime checks)
+- GET  /_local/ssm/connect     the data channel from inside an app (session token): the
+                               connection upgraded and piped to a door's sshd
+- GET  /_local/docker-host     where engines' doors find the local Studio's code, AWS
+                               endpoint and registry sockets (paths, no secrets)
 - GET  /health
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -42,11 +50,15 @@ from smstudio.local.gateway.protocol import Call, RawRequest, Response
 SERVICE_PRINCIPAL = "sagemaker.amazonaws.com"
 CREDENTIALS = "app-credentials"  # store table: container token -> the app's role session
 REFRESH_BEFORE = 300.0  # seconds: a cached app session is renewed this close to expiry
-LOCAL_GETS = ("/health", "/auth", "/_local/credentials")
+LOCAL_GETS = ("/health", "/auth", "/_local/credentials", "/_local/ssm/connect",
+              "/_local/docker-host")  # fmt: skip
 
 
 class Runtime(Protocol):
     def login_url(self, app_arn: str) -> str | None: ...
+    def door_key(self, container: str) -> str | None: ...
+    def door_socket(self, key: str) -> str | None: ...
+    def docker_host_info(self) -> dict[str, str]: ...
 
 
 @dataclass
@@ -335,6 +347,10 @@ def make_handler(gateway: Gateway, runtime: Runtime | None) -> type[BaseHTTPRequ
                     self._plain(403, {"message": "the URL is unknown, used or expired"})
                 else:
                     self._respond(Response(302, {"Location": target}, b""))
+            elif raw.path == "/_local/docker-host":
+                self._plain(200, runtime.docker_host_info() if runtime else {})
+            elif raw.path == "/_local/ssm/connect":
+                self._connect(raw)
             elif raw.path == "/_local/credentials":
                 found = gateway.container_credentials(raw.header("authorization") or "")
                 if found is None:
@@ -344,6 +360,47 @@ def make_handler(gateway: Gateway, runtime: Runtime | None) -> type[BaseHTTPRequ
             else:
                 return False
             return True
+
+        def _connect(self, raw: RawRequest) -> None:
+            """The Session Manager data channel of a session to a Docker engine's door:
+            this connection, upgraded, piped to the door's sshd."""
+            query = parse_qs(raw.query)
+            try:
+                found = ssm.stream(
+                    query.get("SessionId", [""])[0], query.get("TokenValue", [""])[0]
+                )
+            except ApiError as exc:
+                self._plain(exc.status, {"__type": exc.code, "message": exc.message})
+                return
+            path = runtime.door_socket(found["AppArn"]) if runtime else None
+            if path is None or found["Port"] != 22:
+                self._plain(404, {"message": "the session's target is not a Docker engine's door"})
+                return
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                upstream.connect(path)
+            except OSError as exc:
+                self._plain(502, {"message": f"the door does not answer: {exc}"})
+                return
+            self.send_response(101)
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Upgrade", "smstudio-ssm")
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+
+            def up() -> None:
+                with contextlib.suppress(OSError, ValueError):
+                    while data := self.rfile.read1(65536):
+                        upstream.sendall(data)
+                with contextlib.suppress(OSError):
+                    upstream.shutdown(socket.SHUT_WR)
+
+            threading.Thread(target=up, daemon=True).start()
+            with contextlib.suppress(OSError):
+                while data := upstream.recv(65536):
+                    self.connection.sendall(data)
+            upstream.close()
 
         def _local_post(self, raw: RawRequest) -> None:
             params = json.loads(raw.body or b"{}")
@@ -357,6 +414,16 @@ def make_handler(gateway: Gateway, runtime: Runtime | None) -> type[BaseHTTPRequ
                     made = ssm.register(str(params.get("ActivationId")),
                                         str(params.get("ActivationCode")),
                                         str(params.get("ComputerName", "")), app)  # fmt: skip
+                    self._plain(200, {"InstanceId": made})
+                elif raw.path == "/_local/ssm/register-host":
+                    key = runtime.door_key(str(params.get("Container", ""))) if runtime else None
+                    if key is None:
+                        message = "register from a Docker engine's door container"
+                        self._plain(403, {"__type": "AccessDeniedException", "message": message})
+                        return
+                    made = ssm.register(str(params.get("ActivationId")),
+                                        str(params.get("ActivationCode")),
+                                        str(params.get("Container", "")), key)  # fmt: skip
                     self._plain(200, {"InstanceId": made})
                 elif raw.path == "/_local/ssm/stream":
                     found = ssm.stream(str(params.get("SessionId")), str(params.get("TokenValue")))

@@ -1,0 +1,1 @@
+"""Team operations: what a platform team runs every week beyond apply."""
