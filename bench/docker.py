@@ -3,28 +3,35 @@ Docker on the host, as a table with ratios (same run, same machine).
 
 - `docker run --rm IMAGE true`, from a JupyterLab space (through Studio's proxy to the
   app's own engine) and on the host;
-- a 3-layer `docker build --no-cache` (classic builder both sides), space and host;
+- a 3-layer `docker build --no-cache` (classic builder everywhere): from a space (native
+  access), from a Studio Classic app on its user's remote engine (`docker --context
+  studio-remote`, ssh through the local Studio's SSM session), and on the host;
 - the engine's start added to CreateApp -> InService: the same space's app with Docker
   access off and on. Goal: <= 3 s.
 
 Timings are taken where the command runs (in the app, on the host) around the docker
-client process. Studio Classic's remote engine is not part of smstudio yet: no column.
+client process.
 
 Run: .venv/bin/python bench/docker.py [--tag dev] [--runs 5]
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# This file's name is the Docker SDK's: its folder goes after site-packages.
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [*(p for p in sys.path if p not in ("", _HERE)), _HERE]
+
 import argparse
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from localstudio import running
+from localstudio import TEAM_FILE, running
 from rich.console import Console
 
 from smstudio.core import dockerhost
@@ -91,13 +98,46 @@ def start_time(sm: Any, admin: Any, domain: str, app: dict[str, str], docker: bo
     return elapsed
 
 
+def remote(studio: dict[str, Any], sm: Any, base: str, runs: int) -> list[float]:
+    """The same build from alice's KernelGateway app on her remote engine."""
+    setup = [sys.executable, "-m", "smstudio.cli", "docker-host", "setup", "--run", "--team",
+             str(studio["team"])]  # fmt: skip
+    done = subprocess.run(setup, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"docker-host setup: {done.stderr[-800:]}")
+    app = {"DomainId": studio["domain"], "UserProfileName": "alice", "AppType": "KernelGateway",
+           "AppName": "bench"}  # fmt: skip
+    sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
+    if settle(sm, app) != "InService":
+        raise SystemExit(f"KernelGateway app: {sm.describe_app(**app).get('FailureReason')}")
+    box = app_box(sm, app)
+    login = (
+        'python3 -c \'import base64, boto3; d = boto3.client("ecr").get_authorization_token()'
+        '["authorizationData"][0]; print(base64.b64decode(d["authorizationToken"]).decode()'
+        '.split(":", 1)[1])\' | docker --context studio-remote login -u AWS --password-stdin '
+        f'{base.split("/")[0]} && docker --context studio-remote pull -q {base}'
+        f" && mkdir -p b && printf '{DOCKERFILE.format(base=base)}' > b/Dockerfile"
+    )
+    made = box.exec_run(["bash", "-lc", login], user="1000:100", workdir="/home/sagemaker-user")
+    if made.exit_code != 0:
+        raise SystemExit(f"remote engine: {made.output.decode()[-500:]}")
+    times = [in_app(box, "docker", "--context", "studio-remote", "build", "-q", "--no-cache",
+                    "-t", "b", "b") for _ in range(runs)]  # fmt: skip
+    sm.delete_app(**app)
+    settle(sm, app)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tag", default="dev")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     base_local = localbase.DEFAULT_TAG  # made by scripts/setup-host.sh
-    with running(args.tag) as studio:
+    text = TEAM_FILE.read_text().replace('# remote_host = "', 'remote_host = "')
+    team_file = Path(tempfile.mkdtemp(prefix="smstudio-bench-")) / "team.toml"
+    team_file.write_text(text.replace('"../lcc/', f'"{TEAM_FILE.parent.parent}/lcc/'))
+    with running(args.tag, team_file) as studio:
         sm, admin, domain = (
             studio["user"]("alice").client("sagemaker"),
             studio["sm"],
@@ -193,10 +233,15 @@ def main() -> None:
         )
         sm.delete_app(**app)
         settle(sm, app)
+        remote_build = remote(studio, sm, pushed.uri, args.runs)
     print(f"Docker from a JupyterLab space vs on the host ({args.runs} runs each, medians)")
     print(f"{'':<30}{'space s':>9}{'host s':>9}{'space/host':>12}")
     for name, space, host in rows:
         print(f"{name:<30}{space:>9.2f}{host:>9.2f}{space / host:>11.2f}x")
+    remote_median = statistics.median(remote_build)
+    host_median = rows[1][2]
+    print(f"{'build, remote engine (Classic)':<30}{remote_median:>9.2f}{host_median:>9.2f}"
+          f"{remote_median / host_median:>11.2f}x")  # fmt: skip
     off, on = statistics.median(starts[False]), statistics.median(starts[True])
     added = on - off
     print()

@@ -24,8 +24,8 @@ TEAM_FILE = project.project_root() / "bootstrap/team.example.toml"
 
 
 @contextmanager
-def running(tag: str) -> Iterator[dict[str, Any]]:
-    team, base_dir = config.load(TEAM_FILE)
+def running(tag: str, team_file: Path = TEAM_FILE) -> Iterator[dict[str, Any]]:
+    team, base_dir = config.load(team_file)
     ports = stack.Ports.at(stack.free_port_base())
     domain = ""
     with tempfile.TemporaryDirectory(prefix="smstudio-bench-") as tmp:
@@ -47,7 +47,7 @@ def running(tag: str) -> Iterator[dict[str, Any]]:
                 keys = whoami.role_credentials(clients, team, name)
                 return {**os.environ, **stack.env_exports(ports, keys)}
 
-            yield {"sm": sm, "logs": clients.client("logs"), "domain": domain, "team": TEAM_FILE,
+            yield {"sm": sm, "logs": clients.client("logs"), "domain": domain, "team": team_file,
                    "user": user, "user_env": user_env, "clients": clients}  # fmt: skip
         finally:
             engine = dockerhost.client()
