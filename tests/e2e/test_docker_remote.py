@@ -79,7 +79,8 @@ def test_a_classic_app_runs_containers_on_its_users_own_engine(studio: dict[str,
     assert code == 0, out
     code, out = sh(alice, f"docker --context studio-remote run --rm {base} echo from-alices-engine")
     assert code == 0 and "from-alices-engine" in out, out
-    code, out = sh(alice, f"docker --context studio-remote run -d --name alices-box {base} sleep 600")
+    code, out = sh(alice, f"docker --context studio-remote tag {base} alices-secret && "
+                          f"docker --context studio-remote run -d --name alices-box {base} sleep 600")  # fmt: skip
     assert code == 0, out
     code, out = sh(alice, f"docker --context studio-remote run --rm --privileged {base} true")
     assert code != 0 and "privileged mode and host devices are not allowed" in out, out
@@ -88,8 +89,9 @@ def test_a_classic_app_runs_containers_on_its_users_own_engine(studio: dict[str,
 def test_bob_cannot_reach_alices_engine(studio: dict[str, Any], tmp_path: Path) -> None:
     running = studio["studio"]
     _, bob = classic_app(running, "bob")
-    code, out = sh(bob, "docker --context studio-remote ps -a --format '{{.Names}}'")
-    assert code == 0 and "alices-box" not in out, out
+    code, out = sh(bob, "docker --context studio-remote ps -a --format '{{.Names}}'; "
+                        "docker --context studio-remote images --format '{{.Repository}}'")  # fmt: skip
+    assert code == 0 and "alices" not in out, out
     # IAM: his app's session may not start a session on alice's door
     ssm = running["clients"].client("ssm")
     (alices,) = ssm.describe_instance_information(Filters=[
