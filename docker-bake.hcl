@@ -1,5 +1,5 @@
 # Image build graph for smstudio. `docker buildx bake` builds `default`
-# (base, kernelgateway, jupyterlab); `docker buildx bake all` adds datascience.
+# (base, kernelgateway, jupyterlab); `docker buildx bake all` adds datascience and codeeditor.
 # Variables default to null so the Dockerfiles' ARG defaults apply.
 # Each image is two targets: `<name>-core` builds images/<name>/Dockerfile, its packages
 # on its parent's core (contexts = { base = "target:<parent>-core" }); `<name>` adds the
@@ -91,7 +91,7 @@ group "default" {
 }
 
 group "all" {
-  targets = ["base", "kernelgateway", "jupyterlab", "datascience"]
+  targets = ["base", "kernelgateway", "jupyterlab", "datascience", "codeeditor"]
 }
 
 target "base-core" {
@@ -119,6 +119,13 @@ target "jupyterlab-core" {
   inherits = ["_core"]
   tags     = tags("jupyterlab-core")
   context  = "images/jupyterlab"
+  contexts = { base = "target:base-core" }
+}
+
+target "codeeditor-core" {
+  inherits = ["_core"]
+  tags     = tags("codeeditor-core")
+  context  = "images/codeeditor"
   contexts = { base = "target:base-core" }
 }
 
@@ -159,4 +166,12 @@ target "datascience" {
   contexts = final("datascience-core")
   tags     = tags("datascience")
   labels   = merge(labels("datascience"), { "io.smstudio.app-types" = "JupyterLab" })
+}
+
+target "codeeditor" {
+  inherits = ["_common"]
+  context  = "images/final"
+  contexts = final("codeeditor-core")
+  tags     = tags("codeeditor")
+  labels   = merge(labels("codeeditor"), { "io.smstudio.app-types" = "CodeEditor" })
 }

@@ -11,4 +11,10 @@ c.ServerApp.allow_remote_access = True
 c.ServerApp.root_dir = "/home/sagemaker-user"
 c.IdentityProvider.token = ""
 c.PasswordIdentityProvider.hashed_password = ""
-c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
+# Terminals open in the home.
+c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"], "cwd": "/home/sagemaker-user"}
+# Studio's idle check: AWS's activity monitor (/api/idle) and smstudio's busy marker.
+c.ServerApp.jpserver_extensions = {
+    "jupyter_activity_monitor_extension": True,
+    "smstudio_busy": True,
+}

@@ -39,6 +39,9 @@ def studio(
 ) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("remote-docker")
     with local_studio(root, write_team(root, REMOTE_TEAM), built_images, LIMIT) as running:
+        printed = running.cli(None, "docker-host", "setup")  # for a host: a script to run there
+        assert printed.returncode == 0 and printed.stdout.startswith("#!/bin/bash"), printed.stderr
+        assert "\nengine alice " in printed.stdout and "\nengine bob " in printed.stdout
         done = running.cli(None, "docker-host", "setup", "--run")
         assert done.returncode == 0, done.stderr
         assert "alice: engine" in done.stderr and "bob: engine" in done.stderr, done.stderr

@@ -23,8 +23,10 @@ COMMANDS = [
     ("status",), ("plan",), ("apply", "--yes"), ("whoami",), ("up", "alice"), ("down", "alice"),
     ("open", "alice"), ("run", "alice", "1+1"), ("ssh", "alice", "--", "true"),
     ("forward", "alice", "8501"), ("ide", "vscode", "alice"), ("ssh-config", "--dry-run"),
-    ("git-token", "set", "alice"), ("iam", "policy", "--user", "alice"),
+    ("git-token", "set", "alice"), ("iam", "policy", "--user", "alice"), ("docker-host", "setup"),
 ]  # fmt: skip
+# the team's remote Docker host, for `docker-host setup` (the other commands do not mind)
+REMOTE = TEAM.replace("[[users]]", '[docker]\nremote_host = "mi-0123456789abcdef0"\n\n[[users]]', 1)
 
 
 class Throttling(BaseHTTPRequestHandler):
@@ -83,8 +85,8 @@ def keys_env(keys: dict[str, str], url: str) -> dict[str, str]:
 
 
 def test_every_command_fails_in_words(local: LocalAws, throttling: str, tmp_path: Path) -> None:
-    team = write_team(tmp_path)
-    missing = write_team(tmp_path, TEAM.replace('name = "ml-team"', 'id = "d-000000000000"'),
+    team = write_team(tmp_path, REMOTE)
+    missing = write_team(tmp_path, REMOTE.replace('name = "ml-team"', 'id = "d-000000000000"'),
                          "missing.toml")  # fmt: skip
     nobody = local.user("nobody", {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"})
     expired = local.user("late", {"Effect": "Allow", "Action": "*", "Resource": "*"})

@@ -10,6 +10,7 @@ PARENTS: dict[str, str | None] = {
     "kernelgateway": "base",
     "jupyterlab": "base",
     "datascience": "jupyterlab",
+    "codeeditor": "base",
 }
 
 

@@ -20,6 +20,7 @@ PASSWD = (
 )
 GROUP = "root:x:0:\nusers:x:100:\n"
 KG = Expectation(app_types=frozenset({"KernelGateway"}), kernels=("python3",))
+IDLE = '{"lastActiveTimestamp": "2026-11-30T08:00:00.123456z"}'  # as the activity monitor writes it
 
 
 def facts(**overrides: object) -> ImageFacts:
@@ -63,7 +64,7 @@ def test_resolve_user_unknown_names() -> None:
 
 
 def test_a_compliant_image_has_no_violations() -> None:
-    assert evaluate(facts(), KG, HealthResult(True, "ok")) == []
+    assert evaluate(facts(), KG, HealthResult(True, "ok", idle=IDLE)) == []
 
 
 def test_wrong_platform() -> None:
@@ -162,3 +163,14 @@ def test_docker_access_needs_the_cli_compose_and_the_classic_builder() -> None:
     (missing,) = check_docker(off_path, DOCKER)
     assert missing.code == "docker-cli" and "docker-cli" in missing.fix
     assert codes(evaluate(ready, DOCKER)) == []
+
+
+def test_new_studio_apps_must_answer_studios_idle_check() -> None:
+    for kind in ("JupyterLab", "CodeEditor"):
+        assert evaluate(facts(), Expectation(), HealthResult(True, "ok", kind, IDLE)) == []
+        (v,) = evaluate(facts(), Expectation(), HealthResult(True, "ok", kind, None))
+        assert v.code == "idle-endpoint" and "/api/idle: no answer" in v.problem
+    (v,) = evaluate(facts(), Expectation(), HealthResult(True, "ok", "JupyterLab", "{}"))
+    assert "lastActiveTimestamp" in v.problem and "jupyter-activity-monitor-extension" in v.fix
+    (v,) = evaluate(facts(), Expectation(), HealthResult(False, "exited", "CodeEditor"))
+    assert v.code == "codeeditor-health" and "/codeeditor/default/healthz" in v.problem

@@ -77,6 +77,7 @@ def test_bake_definition() -> None:
         "kernelgateway",
         "jupyterlab",
         "datascience",
+        "codeeditor",
     }
     default = subprocess.run(["docker", "buildx", "bake", "--print"],
                              capture_output=True, text=True, cwd=ROOT, check=True)  # fmt: skip
@@ -85,7 +86,7 @@ def test_bake_definition() -> None:
         "kernelgateway",
         "jupyterlab",
     ]
-    for name in ("base", "kernelgateway", "jupyterlab", "datascience"):
+    for name in ("base", "kernelgateway", "jupyterlab", "datascience", "codeeditor"):
         final, core = targets[name], targets[f"{name}-core"]
         assert final["platforms"] == core["platforms"] == ["linux/amd64"]
         assert final["tags"] == [f"smstudio/{name}:dev"]
@@ -99,3 +100,4 @@ def test_bake_definition() -> None:
     assert targets["kernelgateway-core"]["contexts"]["base"] == "target:base-core"
     assert targets["jupyterlab-core"]["contexts"]["base"] == "target:base-core"
     assert targets["datascience-core"]["contexts"]["base"] == "target:jupyterlab-core"
+    assert targets["codeeditor-core"]["contexts"]["base"] == "target:base-core"

@@ -26,8 +26,28 @@ APP_IMAGE_CONFIG_KEYS = (
 )
 
 APP_PORT = 8888  # every app serves here
-HEALTH_PATH = {"JupyterLab": "/jupyterlab/default/api/status", "KernelGateway": "/api/kernelspecs"}
-LANDING_PATH = {"JupyterLab": "/jupyterlab/default/lab", "KernelGateway": "/api"}
+HEALTH_PATH = {
+    "JupyterLab": "/jupyterlab/default/api/status",
+    "KernelGateway": "/api/kernelspecs",
+    "CodeEditor": "/codeeditor/default/healthz",
+}
+LANDING_PATH = {
+    "JupyterLab": "/jupyterlab/default/lab",
+    "KernelGateway": "/api",
+    "CodeEditor": "/codeeditor/default/",
+}
+# Studio's idle check (new Studio): GET here answers {"lastActiveTimestamp": ...}
+IDLE_PATH = {
+    "JupyterLab": "/jupyterlab/default/api/idle",
+    "CodeEditor": "/codeeditor/default/api/idle",
+}
+# Where each app type's AppImageConfig part is
+IMAGE_CONFIG_KEY = {
+    "KernelGateway": "KernelGatewayImageConfig",
+    "JupyterLab": "JupyterLabAppImageConfig",
+    "CodeEditor": "CodeEditorAppImageConfig",
+}
+CODEEDITOR_HOME = "/home/sagemaker-user"  # fixed: Code Editor takes no FileSystemConfig
 HOME = "/home/sagemaker-user"  # the home's mount path (Classic: FileSystemConfig.MountPath)
 MAX_ID = 65535  # no file in any layer may have a UID or GID above it
 SUPPORTED_USERS = frozenset({(1000, 100), (0, 0)})

@@ -16,7 +16,7 @@ from smstudio.core import dockerhost, project
 from smstudio.core.errors import BadInput, SmstudioError
 from smstudio.images import buildlog
 
-TARGETS = ("base", "kernelgateway", "jupyterlab", "datascience")
+TARGETS = ("base", "kernelgateway", "jupyterlab", "datascience", "codeeditor")
 GROUPS = ("default", "all")
 LABEL = "io.smstudio.image"
 

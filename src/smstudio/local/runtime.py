@@ -182,9 +182,7 @@ def plan_app(store: dict[str, dict[str, Any]], app: dict[str, Any], registry_hos
     config = store.get("app-image-configs", {}).get(entry["AppImageConfigName"])
     if config is None:
         raise AppFailed(f"AppImageConfig {entry['AppImageConfigName']} does not exist")
-    image_config = config.get(
-        "KernelGatewayImageConfig" if kind == "KernelGateway" else "JupyterLabAppImageConfig", {}
-    )
+    image_config = config.get(facts.IMAGE_CONFIG_KEY.get(kind, "JupyterLabAppImageConfig"), {})
     files = image_config.get("FileSystemConfig", {})
     container = image_config.get("ContainerConfig", {})
     lifecycle = None

@@ -57,6 +57,8 @@ def gather(team: Team, base_dir: Path, tag: str) -> Inputs:
             config["KernelGatewayImageConfig"] = desired.kernel_gateway_config(image, declared)
         if "JupyterLab" in image.app_types:
             config["JupyterLabAppImageConfig"] = desired.jupyterlab_config(image)
+        if "CodeEditor" in image.app_types:
+            config["CodeEditorAppImageConfig"] = desired.codeeditor_config()
         inputs.images[name] = ImageInput(ref, image_id, config)
     for app_type, path in team.lifecycle.items():
         script = base_dir / path

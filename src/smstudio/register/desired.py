@@ -24,6 +24,7 @@ from smstudio.images.kernels import KernelSpecDecl
 
 OWNED_PREFIX = "smstudio-"
 JUPYTERLAB_ENTRYPOINT = "/opt/smstudio/bin/start-jupyterlab"
+CODEEDITOR_ENTRYPOINT = "/opt/smstudio/bin/start-codeeditor"
 
 
 def lcc_content(script: str, source: str) -> str:
@@ -87,6 +88,13 @@ def jupyterlab_config(
     if env:
         container["ContainerEnvironmentVariables"] = env
     return {"ContainerConfig": container, "FileSystemConfig": file_system_config(image)}
+
+
+def codeeditor_config() -> dict[str, Any]:
+    """CodeEditorAppImageConfig: the image's start command. Studio takes no
+    FileSystemConfig for Code Editor (the home is fixed at /home/sagemaker-user, the user
+    1000:100)."""
+    return {"ContainerConfig": {"ContainerEntrypoint": [CODEEDITOR_ENTRYPOINT]}}
 
 
 def merge_custom_images(

@@ -61,11 +61,14 @@ def run(image_ref: str, options: CheckOptions, console: Console) -> list[Violati
     want = expectation_for(image.labels or {}, options, _declared_kernels())
     with console.status(f"reading every layer of {image_ref}", spinner="dots"):
         found = facts.gather(image)
-    health: HealthResult | None = None
-    if "JupyterLab" in want.app_types and options.health:
-        with console.status(f"starting {image_ref} as a Studio JupyterLab space", spinner="dots"):
-            health = probe.jupyterlab_health(image_ref, want)
-    return evaluate(found, want, health)
+    health: list[HealthResult] = []
+    for app_type in ("JupyterLab", "CodeEditor"):
+        if app_type in want.app_types and options.health:
+            with console.status(
+                f"starting {image_ref} as a Studio {app_type} space", spinner="dots"
+            ):
+                health.append(probe.app_health(image_ref, want, app_type))
+    return evaluate(found, want, *health)
 
 
 def describe(want: Expectation) -> str:

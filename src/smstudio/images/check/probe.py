@@ -1,4 +1,5 @@
-"""Start an image as a Studio JupyterLab space would and ask its health endpoint."""
+"""Start an image as a Studio app would and ask its health endpoint (and, for new Studio
+apps, its idle endpoint)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 import requests
 
 from smstudio.core import containers
-from smstudio.images.check.rules import HEALTH_PATH, Expectation, HealthResult
+from smstudio.core.facts import HEALTH_PATH, IDLE_PATH
+from smstudio.images.check.rules import Expectation, HealthResult
 
 
 def studio_run_options(
@@ -29,13 +31,15 @@ def studio_run_options(
     }
 
 
-def jupyterlab_health(image: str, want: Expectation, timeout: float = 90) -> HealthResult:
-    options = studio_run_options(want, "JupyterLab")
+def app_health(
+    image: str, want: Expectation, app_type: str = "JupyterLab", timeout: float = 90
+) -> HealthResult:
+    options = studio_run_options(want, app_type)
     with containers.running(image, **options) as container:
         port = containers.published_port(container, "8888/tcp")
         if port is None:
-            return HealthResult(False, containers.exit_summary(container))
-        url = f"http://127.0.0.1:{port}{HEALTH_PATH}"
+            return HealthResult(False, containers.exit_summary(container), app_type)
+        url = f"http://127.0.0.1:{port}{HEALTH_PATH[app_type]}"
 
         def ask() -> bool | None:
             try:
@@ -46,9 +50,18 @@ def jupyterlab_health(image: str, want: Expectation, timeout: float = 90) -> Hea
 
         answered = containers.poll(ask, timeout, alive=lambda: containers.is_running(container))
         if answered:
-            return HealthResult(True, f"{url} answered 200")
+            idle = None
+            if app_type in IDLE_PATH:
+                try:
+                    found = requests.get(f"http://127.0.0.1:{port}{IDLE_PATH[app_type]}", timeout=5)
+                    idle = found.text if found.status_code == 200 else None
+                except requests.RequestException:
+                    idle = None
+            return HealthResult(True, f"{url} answered 200", app_type, idle)
         if containers.is_running(container):
             return HealthResult(
-                False, f"no answer within {timeout:.0f}s; " + containers.exit_summary(container)
+                False,
+                f"no answer within {timeout:.0f}s; " + containers.exit_summary(container),
+                app_type,
             )
-        return HealthResult(False, containers.exit_summary(container))
+        return HealthResult(False, containers.exit_summary(container), app_type)

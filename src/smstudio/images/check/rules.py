@@ -6,9 +6,11 @@ Docker, so every rule is unit-tested on hand-made facts.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from smstudio.core.facts import APP_PORT, HOME, MAX_ID, SUPPORTED_USERS
+from smstudio.core.facts import APP_PORT, HOME, IDLE_PATH, MAX_ID, SUPPORTED_USERS
 from smstudio.core.facts import HEALTH_PATH as HEALTH_PATHS
 
 KERNEL_DIRS = ("/usr/local/share/jupyter/kernels", "/usr/share/jupyter/kernels")
@@ -61,6 +63,21 @@ class Violation:
 class HealthResult:
     ok: bool
     detail: str
+    app_type: str = "JupyterLab"
+    idle: str | None = None  # what GET /api/idle answered (new Studio apps), if it did
+
+
+def idle_answer_problem(body: str | None) -> str | None:
+    """What is wrong with an /api/idle answer, as Studio reads it; None when it is right:
+    JSON with lastActiveTimestamp in ISO 8601 (UTC)."""
+    if body is None:
+        return "no answer"
+    try:
+        stamp = json.loads(body)["lastActiveTimestamp"]
+        datetime.fromisoformat(str(stamp).rstrip("zZ"))
+    except (ValueError, KeyError, TypeError):
+        return f'not {{"lastActiveTimestamp": <ISO 8601>}}: {body[:120]!r}'
+    return None
 
 
 def _table(text: str) -> list[list[str]]:
@@ -268,22 +285,48 @@ def check_docker(facts: ImageFacts, want: Expectation) -> list[Violation]:
     return found
 
 
+HEALTH_FIXES = {
+    "JupyterLab": "start JupyterLab on 0.0.0.0:8888 with ServerApp.base_url=/jupyterlab/default, "
+    "no token and allow_origin='*' (see images/jupyterlab)",
+    "CodeEditor": "serve VS Code on 0.0.0.0:8888 under /codeeditor/default without a token "
+    "(sagemaker-code-editor --base-path /codeeditor/default, or code-server behind a front "
+    "that strips it: see images/codeeditor)",
+}
+IDLE_FIXES = {
+    "JupyterLab": "pip install jupyter-activity-monitor-extension (Studio's idle shutdown "
+    "polls it; SageMaker Distribution images carry it)",
+    "CodeEditor": "answer GET /codeeditor/default/api/idle with the last activity (see "
+    "images/codeeditor/front.py)",
+}
+
+
 def check_health(result: HealthResult | None) -> list[Violation]:
-    if result is None or result.ok:
+    if result is None:
+        return []
+    kind = result.app_type
+    if not result.ok:
+        return [
+            Violation(
+                f"{kind.lower()}-health",
+                f"{kind} did not answer GET {HEALTH_PATHS[kind]} on port {APP_PORT}: "
+                f"{result.detail}",
+                HEALTH_FIXES.get(kind, "serve the app on port 8888"),
+            )
+        ]
+    problem = idle_answer_problem(result.idle) if kind in IDLE_PATH else None
+    if problem is None:
         return []
     return [
         Violation(
-            "jupyterlab-health",
-            f"JupyterLab did not answer GET {HEALTH_PATH} on port {APP_PORT}: {result.detail}",
-            "start JupyterLab on 0.0.0.0:8888 with ServerApp.base_url=/jupyterlab/default, "
-            "no token and allow_origin='*' (see images/jupyterlab)",
+            "idle-endpoint",
+            f"GET {IDLE_PATH[kind]}: {problem}; Studio's idle shutdown cannot tell when the "
+            "app is idle",
+            IDLE_FIXES[kind],
         )
     ]
 
 
-def evaluate(
-    facts: ImageFacts, want: Expectation, health: HealthResult | None = None
-) -> list[Violation]:
+def evaluate(facts: ImageFacts, want: Expectation, *health: HealthResult | None) -> list[Violation]:
     """Every contract rule that applies, in a stable order."""
     return [
         *check_platform(facts),
@@ -292,5 +335,5 @@ def evaluate(
         *check_mount_path(facts, want),
         *check_kernels(facts, want),
         *check_docker(facts, want),
-        *check_health(health),
+        *(v for result in health for v in check_health(result)),
     ]

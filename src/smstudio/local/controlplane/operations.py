@@ -276,7 +276,16 @@ class ControlPlane:
 
     _AIC = ("KernelGatewayImageConfig", "JupyterLabAppImageConfig", "CodeEditorAppImageConfig")
 
+    @staticmethod
+    def _check_code_editor(p: Params) -> None:
+        if "FileSystemConfig" in (p.get("CodeEditorAppImageConfig") or {}):
+            raise ApiError(
+                "ValidationException",
+                "FileSystemConfig is not supported for CodeEditorAppImageConfig",
+            )
+
     def op_CreateAppImageConfig(self, p: Params, ctx: Context) -> dict[str, Any]:
+        self._check_code_editor(p)
         name = p["AppImageConfigName"]
         arn = self.arn(ctx, f"app-image-config/{name}")
         item = {**self._pick(p, "AppImageConfigName", "Tags", *self._AIC), "AppImageConfigArn": arn}
@@ -291,6 +300,7 @@ class ControlPlane:
         )
 
     def op_UpdateAppImageConfig(self, p: Params, ctx: Context) -> dict[str, Any]:
+        self._check_code_editor(p)
         name = p["AppImageConfigName"]
         item = self._get("app-image-configs", name, f"AppImageConfig {name} does not exist.")
         for key in self._AIC:

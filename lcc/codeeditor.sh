@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Lifecycle script for new Studio Code Editor spaces, run as sagemaker-user at every start:
+# persisted environments (as kernels and interpreters), system packages, git, SSH, home
+# usage, then the user's own hooks.
+# `smstudio apply` renders it with lib/ inlined; it also runs in place from this folder.
+set -uo pipefail
+SMSTUDIO_LCC_LIB="${SMSTUDIO_LCC_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib}"
+# smstudio:embed kernels.py
+# smstudio:settings
+# shellcheck source=lcc/lib/common.sh
+. "$SMSTUDIO_LCC_LIB/common.sh"
+
+smstudio_begin codeeditor
+step_kernels
+step_apt
+step_git
+step_ssh
+step_home_usage
+step_hooks
+smstudio_end

@@ -1,0 +1,73 @@
+"""Code Editor spaces in the local Studio: apply registers the codeeditor image with a
+CodeEditorAppImageConfig (no FileSystemConfig: Studio refuses one) and the CodeEditor
+lifecycle script; alice's space reaches InService, its lifecycle script runs, and the
+presigned URL leads to the workbench under /codeeditor/default."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import Studio, container_of, local_studio, log_lines, settle
+from tests.emulator.conftest import TEAM, write_team
+
+CODE_TEAM = TEAM.replace("[lifecycle]", """[images.smstudio-codeeditor]
+target = "codeeditor"
+app_types = ["CodeEditor"]
+[lifecycle]
+CodeEditor = "{lcc}/codeeditor.sh\"""", 1)
+LIMIT = 120
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory, built_images: dict[str, str]) -> Iterator[Studio]:
+    root = tmp_path_factory.mktemp("codeeditor")
+    with local_studio(root, write_team(root, CODE_TEAM), built_images, LIMIT) as running:
+        yield running
+
+
+def code_space(sm: Any, domain: str, owner: str, space: str) -> dict[str, str]:
+    sm.create_space(DomainId=domain, SpaceName=space,
+                    OwnershipSettings={"OwnerUserProfileName": owner},
+                    SpaceSharingSettings={"SharingType": "Private"},
+                    SpaceSettings={"AppType": "CodeEditor"})  # fmt: skip
+    return {"DomainId": domain, "SpaceName": space, "AppType": "CodeEditor", "AppName": "default"}
+
+
+def open_editor(sm: Any, app: dict[str, str], user: str) -> tuple[str, requests.Session]:
+    url = sm.create_presigned_domain_url(DomainId=app["DomainId"], UserProfileName=user,
+                                         SpaceName=app["SpaceName"])["AuthorizedUrl"]  # fmt: skip
+    browser = requests.Session()
+    landed = browser.get(url, timeout=30)
+    assert landed.status_code == 200, (landed.status_code, landed.text[:300])
+    return landed.url.split("/codeeditor/default", 1)[0] + "/codeeditor/default", browser
+
+
+def test_a_code_editor_space_serves_the_workbench(studio: Studio) -> None:
+    admin = studio["sm"]
+    config = admin.describe_app_image_config(AppImageConfigName="smstudio-codeeditor")
+    assert config["CodeEditorAppImageConfig"] == {
+        "ContainerConfig": {"ContainerEntrypoint": ["/opt/smstudio/bin/start-codeeditor"]}}
+    with pytest.raises(admin.exceptions.ClientError, match="FileSystemConfig is not supported"):
+        admin.update_app_image_config(AppImageConfigName="smstudio-codeeditor",
+                                      CodeEditorAppImageConfig={"FileSystemConfig": {"MountPath": "/home/sagemaker-user"}})  # fmt: skip
+    sm = studio.user("alice").client("sagemaker")
+    app = code_space(sm, studio["domain"], "alice", "alice-code")
+    sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
+    found = settle(sm, app)
+    assert found["Status"] == "InService", found.get("FailureReason")
+    assert any("INFO codeeditor: done in" in line for line in log_lines(studio["logs"], app))
+    base, browser = open_editor(sm, app, "alice")
+    page = browser.get(f"{base}/", timeout=10)
+    assert page.status_code == 200 and "workbench" in page.text
+    idle = browser.get(f"{base}/api/idle", timeout=10).json()
+    assert "lastActiveTimestamp" in idle
+    assert requests.get(f"{base}/", timeout=10).status_code == 403  # no login, no editor
+    box = container_of(sm, app)
+    done = box.exec_run(["bash", "-lc", "cd && python -c 'print(1+1)' && id -u"], user="1000:100")
+    assert done.exit_code == 0 and done.output.decode().split() == ["2", "1000"]
+    sm.delete_app(**app)
+    assert settle(sm, app)["Status"] == "Deleted"
