@@ -1,5 +1,6 @@
 """App start benchmark: CreateApp -> InService in the local Studio, for a JupyterLab
-space and a KernelGateway app (images cached), a few runs each. Goal: <= 15 s.
+space, a Code Editor space and a KernelGateway app (images cached), a few runs each.
+Goal: <= 15 s.
 
 Run: .venv/bin/python bench/apps.py [--tag dev] [--runs 3]
 """
@@ -8,10 +9,30 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from localstudio import running
+from localstudio import TEAM_FILE, running
+
+CODE_EDITOR = """[images.smstudio-codeeditor]
+target = "codeeditor"
+app_types = ["CodeEditor"]
+
+[lifecycle]
+CodeEditor = "../lcc/codeeditor.sh"
+"""
+
+
+def team_with_code_editor() -> Path:
+    """The example team and the codeeditor image (smstudio images build codeeditor)."""
+    text = TEAM_FILE.read_text().replace("[lifecycle]\n", CODE_EDITOR, 1)
+    folder = Path(tempfile.mkdtemp(prefix="smstudio-bench-"))
+    (folder / "bootstrap").mkdir()
+    path = folder / "bootstrap/team.toml"
+    path.write_text(text.replace('"../lcc/', f'"{TEAM_FILE.parent.parent}/lcc/'))
+    return path
 
 
 def settle(sm: Any, app: dict[str, str]) -> str:
@@ -27,8 +48,10 @@ def main() -> None:
     parser.add_argument("--tag", default="dev")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    results: dict[str, list[float]] = {"JupyterLab (space)": [], "KernelGateway (user)": []}
-    with running(args.tag) as studio:
+    results: dict[str, list[float]] = {
+        "JupyterLab (space)": [], "CodeEditor (space)": [], "KernelGateway (user)": []
+    }  # fmt: skip
+    with running(args.tag, team_with_code_editor()) as studio:
         sm, domain = studio["user"]("alice").client("sagemaker"), studio["domain"]  # as alice
         sm.create_space(
             DomainId=domain,
@@ -36,7 +59,20 @@ def main() -> None:
             OwnershipSettings={"OwnerUserProfileName": "alice"},
             SpaceSharingSettings={"SharingType": "Private"},
         )
+        sm.create_space(
+            DomainId=domain,
+            SpaceName="bench-code",
+            OwnershipSettings={"OwnerUserProfileName": "alice"},
+            SpaceSharingSettings={"SharingType": "Private"},
+            SpaceSettings={"AppType": "CodeEditor"},
+        )
         apps = {
+            "CodeEditor (space)": {
+                "DomainId": domain,
+                "SpaceName": "bench-code",
+                "AppType": "CodeEditor",
+                "AppName": "default",
+            },
             "JupyterLab (space)": {
                 "DomainId": domain,
                 "SpaceName": "bench",

@@ -5,7 +5,10 @@ presigned URL leads to the workbench under /codeeditor/default."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,7 +49,7 @@ def open_editor(sm: Any, app: dict[str, str], user: str) -> tuple[str, requests.
     return landed.url.split("/codeeditor/default", 1)[0] + "/codeeditor/default", browser
 
 
-def test_a_code_editor_space_serves_the_workbench(studio: Studio) -> None:
+def test_a_code_editor_space_serves_the_workbench(studio: Studio, tmp_path: Path) -> None:
     admin = studio["sm"]
     config = admin.describe_app_image_config(AppImageConfigName="smstudio-codeeditor")
     assert config["CodeEditorAppImageConfig"] == {
@@ -69,5 +72,13 @@ def test_a_code_editor_space_serves_the_workbench(studio: Studio) -> None:
     box = container_of(sm, app)
     done = box.exec_run(["bash", "-lc", "cd && python -c 'print(1+1)' && id -u"], user="1000:100")
     assert done.exit_code == 0 and done.output.decode().split() == ["2", "1000"]
+    # SSH into the Code Editor space, as into a JupyterLab one
+    host = f"default.alice-code.{studio['domain']}.studio.sagemaker"
+    env = {**studio.user_env("alice"), "SMSTUDIO_STATE_DIR": str(tmp_path / "laptop")}
+    command = [sys.executable, "-m", "smstudio.cli", "ssh", "--team", str(studio["team"]), host,
+               "--", "python", "-c", "'import os; print(1+1, os.environ[\"SAGEMAKER_APP_TYPE\"])'"]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.split() == ["2", "CodeEditor"], done.stderr
     sm.delete_app(**app)
     assert settle(sm, app)["Status"] == "Deleted"

@@ -112,6 +112,8 @@ def test_bad_toml_and_missing_files(tmp_path: Path) -> None:
          "docker.trusted_accounts"),
         ('[docker]\nremote_host = "my-box"\n', "docker.remote_host"),
         ('[docker]\naccess = "yes"\n', "docker.access"),
+        ('[[spaces]]\nname = "t"\nowner = "alice"\nidle_timeout_minutes = 120\n',
+         "needs the team's idle shutdown"),
     ],
 )  # fmt: skip
 def test_identity_and_spaces_are_checked(extra: str, message: str) -> None:
@@ -142,3 +144,14 @@ def test_the_cli_takes_only_space_names_ssh_can_reach() -> None:
     with pytest.raises(SmstudioError, match="'Alice-Work' is not a space name") as info:
         apps.workspace(None, team, "alice", "Alice-Work")
     assert "lower-case" in info.value.fix
+
+
+def test_idle_bounds_are_checked() -> None:
+    idle = GOOD.replace('instance_type = "ml.t3.medium"\n', 'instance_type = "ml.t3.medium"\n'
+                        "idle_timeout_minutes = 120\nmax_idle_timeout_minutes = 240\n", 1)  # fmt: skip
+    assert config.parse(idle, "team.toml").defaults.max_idle_timeout_minutes == 240
+    with pytest.raises(SmstudioError, match="within its min/max"):
+        config.parse(idle + '[[spaces]]\nname = "t"\nowner = "alice"\nidle_timeout_minutes = 600\n',
+                     "team.toml")  # fmt: skip
+    with pytest.raises(SmstudioError, match="must lie within"):
+        config.parse(idle.replace("idle_timeout_minutes = 120", "idle_timeout_minutes = 300"), "team.toml")

@@ -62,6 +62,9 @@ class Defaults(_Model):
     instance_type: InstanceType = "ml.t3.medium"
     allowed_instance_types: list[InstanceType] = ["ml.t3.medium"]
     idle_timeout_minutes: Annotated[int, Field(ge=60, le=525600)] | None = None
+    # the range a space's own idle timeout may take (Studio's Min/MaxIdleTimeoutInMinutes)
+    min_idle_timeout_minutes: Annotated[int, Field(ge=60, le=525600)] | None = None
+    max_idle_timeout_minutes: Annotated[int, Field(ge=60, le=525600)] | None = None
     kernel_gateway_idle_minutes: Annotated[float, Field(gt=0, le=525600)] | None = None
 
     @model_validator(mode="after")
@@ -70,7 +73,24 @@ class Defaults(_Model):
             raise ValueError(
                 f"instance_type {self.instance_type!r} is not in allowed_instance_types"
             )
+        low, high = self.min_idle_timeout_minutes, self.max_idle_timeout_minutes
+        if (low is not None or high is not None) and self.idle_timeout_minutes is None:
+            raise ValueError("min/max_idle_timeout_minutes need idle_timeout_minutes")
+        if self.idle_timeout_minutes is not None and not (
+            (low or 60) <= self.idle_timeout_minutes <= (high or 525600)
+        ):
+            raise ValueError(
+                "idle_timeout_minutes must lie within min_idle_timeout_minutes and "
+                "max_idle_timeout_minutes"
+            )
         return self
+
+    def idle_allows(self, minutes: int) -> bool:
+        return (
+            (self.min_idle_timeout_minutes or 60)
+            <= minutes
+            <= (self.max_idle_timeout_minutes or 525600)
+        )
 
 
 class Startup(_Model):
@@ -130,6 +150,8 @@ class Space(_Model):
     sharing: Literal["Private", "Shared"] = "Shared"
     app_type: Literal["JupyterLab", "CodeEditor"] = "JupyterLab"
     instance_type: InstanceType | None = None
+    # its own idle timeout, within the team's min/max (SpaceSettings ... IdleSettings)
+    idle_timeout_minutes: Annotated[int, Field(ge=60, le=525600)] | None = None
 
 
 ACCOUNT_ID = r"^\d{12}$"
@@ -185,6 +207,15 @@ class Team(_Model):
             if space.name in workspaces or space.name in names:
                 raise ValueError(
                     f"space {space.name}: the name of a user or of a user's own workspace"
+                )
+            idle = space.idle_timeout_minutes
+            if idle is not None and (
+                self.defaults.idle_timeout_minutes is None or not self.defaults.idle_allows(idle)
+            ):
+                raise ValueError(
+                    f"space {space.name}: idle_timeout_minutes {idle} needs the team's idle "
+                    "shutdown (defaults.idle_timeout_minutes) and must lie within its "
+                    "min/max_idle_timeout_minutes"
                 )
             kind = space.instance_type or self.defaults.instance_type
             if kind not in self.defaults.allowed_instance_types:

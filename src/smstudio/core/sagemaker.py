@@ -35,6 +35,7 @@ class SpaceSummary(TypedDict, total=False):
     Status: str
     OwnershipSettingsSummary: dict[str, str]
     SpaceSharingSettingsSummary: dict[str, str]
+    SpaceSettingsSummary: dict[str, Any]
 
 
 class SageMaker:

@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +57,10 @@ EFS_HOME = "user-default-efs"  # where a private space shows its owner's EFS hom
 HOLD_FLAG = "/tmp/.smstudio-lifecycle-done"
 LCC_PATH = "/tmp/.smstudio-on-start.sh"
 LABEL = "io.smstudio.app-arn"
+# Studio's idle shutdown, as the local Studio runs it: how long a minute of IdleSettings
+# lasts (tests shorten it) and how often apps' /api/idle is asked.
+IDLE_MINUTE_SECONDS = float(os.environ.get("SMSTUDIO_IDLE_MINUTE_SECONDS", "60"))
+IDLE_POLL_SECONDS = float(os.environ.get("SMSTUDIO_IDLE_POLL_SECONDS", "60"))
 DOOR_SOCKET = "io.smstudio.door-socket"  # smstudio.teamops.dockerhost.DOOR_SOCKET_LABEL
 DOOR_KEY = "docker-engine/"
 
@@ -131,6 +136,38 @@ def _merged_settings(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> d
     profile = store.get("user-profiles", {}).get(f"{app['DomainId']}/{_owner(store, app)}", {})
     settings.update(profile.get("UserSettings", {}))
     return settings
+
+
+def idle_timeout(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> float | None:
+    """Minutes after which Studio's idle shutdown deletes this app (JupyterLab and Code
+    Editor); None when it is off. The space's own timeout wins when it lies within the
+    user's (or domain's) Min/MaxIdleTimeoutInMinutes. Pure."""
+    key = facts.SETTINGS_KEY.get(app["AppType"], "")
+    if app["AppType"] not in facts.IDLE_PATH:
+        return None
+    settings = _merged_settings(store, app).get(key, {})
+    idle = (settings.get("AppLifecycleManagement") or {}).get("IdleSettings") or {}
+    if idle.get("LifecycleManagement") != "ENABLED":
+        return None
+    minutes = idle.get("IdleTimeoutInMinutes")
+    space = (_space(store, app).get("SpaceSettings") or {}).get(key) or {}
+    own = ((space.get("AppLifecycleManagement") or {}).get("IdleSettings") or {}).get(
+        "IdleTimeoutInMinutes"
+    )
+    low, high = idle.get("MinIdleTimeoutInMinutes", 60), idle.get("MaxIdleTimeoutInMinutes", 525600)
+    if own is not None and low <= own <= high:
+        minutes = own
+    return float(minutes) if minutes else None
+
+
+def last_active(answer: str) -> float | None:
+    """The time /api/idle reports ({"lastActiveTimestamp": ISO 8601, UTC}), as seconds."""
+    try:
+        stamp = str(json.loads(answer)["lastActiveTimestamp"]).rstrip("zZ")
+        found = datetime.fromisoformat(stamp)
+    except (ValueError, KeyError, TypeError):
+        return None
+    return found.replace(tzinfo=found.tzinfo or UTC).timestamp()
 
 
 def source_identity(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> str | None:
@@ -318,6 +355,42 @@ class DockerAppRuntime:
         thread = threading.Thread(target=loop, daemon=True)
         thread.start()
         return thread
+
+    def watch_idle(
+        self, poll: float = IDLE_POLL_SECONDS, minute: float = IDLE_MINUTE_SECONDS
+    ) -> threading.Thread:
+        """Studio's idle shutdown: every `poll` seconds each serving JupyterLab and Code
+        Editor app with IdleSettings is asked GET /api/idle; one whose last activity is
+        older than its timeout is deleted, as Studio does. An app that does not answer is
+        left alone (Studio cannot tell either)."""
+
+        def loop() -> None:
+            while True:
+                time.sleep(poll)
+                with contextlib.suppress(Exception):  # next round
+                    self.shut_idle(minute)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        return thread
+
+    def shut_idle(self, minute: float = IDLE_MINUTE_SECONDS) -> list[str]:
+        """One round of the idle shutdown; the ARNs of the apps deleted."""
+        store = self.snapshot()
+        gone = []
+        for app in store.get("apps", {}).values():
+            if app["Status"] != "InService":
+                continue
+            timeout = idle_timeout(store, app)
+            if timeout is None:
+                continue
+            answer = unix_request(self._app_dir(app) / "app.sock", facts.IDLE_PATH[app["AppType"]])
+            last = last_active(answer) if answer is not None else None
+            if last is not None and time.time() - last > timeout * minute:
+                self.report(app["AppArn"], "Deleting")
+                self._stop(app)
+                gone.append(app["AppArn"])
+        return gone
 
     # InstanceHost protocol (the control plane's SSM managed instances)
     @staticmethod
@@ -773,6 +846,26 @@ def remove_network(network: Any) -> None:
         for member in network.containers:
             network.disconnect(member, force=True)
         network.remove()
+
+
+def unix_request(path: Path, url_path: str, timeout: float = 5.0) -> str | None:
+    """The body of a 200 answer to GET url_path from a server on a Unix socket; None
+    otherwise."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(f"GET {url_path} HTTP/1.0\r\nHost: 127.0.0.1:8888\r\n\r\n".encode())
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    except OSError:
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].split()
+    if len(status) < 2 or status[1] != b"200":
+        return None
+    return body.decode(errors="replace")
 
 
 def unix_get(path: Path, url_path: str, timeout: float = 2.0) -> int | None:

@@ -150,16 +150,30 @@ def profile_tags(user: User) -> list[dict[str, str]]:
     ]
 
 
+def idle_settings(team: Team) -> dict[str, Any]:
+    """New Studio's own idle shutdown (JupyterLab, Code Editor): the team's timeout and
+    the range spaces may set their own in."""
+    defaults = team.defaults
+    if defaults.idle_timeout_minutes is None:
+        return {}
+    idle: dict[str, Any] = {
+        "LifecycleManagement": "ENABLED",
+        "IdleTimeoutInMinutes": defaults.idle_timeout_minutes,
+    }
+    if defaults.min_idle_timeout_minutes is not None:
+        idle["MinIdleTimeoutInMinutes"] = defaults.min_idle_timeout_minutes
+    if defaults.max_idle_timeout_minutes is not None:
+        idle["MaxIdleTimeoutInMinutes"] = defaults.max_idle_timeout_minutes
+    return {"AppLifecycleManagement": {"IdleSettings": idle}}
+
+
+def codeeditor_settings(team: Team) -> dict[str, Any]:
+    return idle_settings(team)
+
+
 def jupyterlab_settings(team: Team) -> dict[str, Any]:
     """New Studio's own idle shutdown and the repositories it offers in every space."""
-    out: dict[str, Any] = {}
-    if team.defaults.idle_timeout_minutes is not None:
-        out["AppLifecycleManagement"] = {
-            "IdleSettings": {
-                "LifecycleManagement": "ENABLED",
-                "IdleTimeoutInMinutes": team.defaults.idle_timeout_minutes,
-            }
-        }
+    out: dict[str, Any] = idle_settings(team)
     if team.git.repositories:
         out["CodeRepositories"] = [{"RepositoryUrl": url} for url in team.git.repositories]
     return out
@@ -176,7 +190,18 @@ def space_request(space: Space, team: Team, domain_id: str) -> dict[str, Any]:
         "SpaceSharingSettings": {"SharingType": space.sharing},
         "SpaceSettings": {
             "AppType": space.app_type,
-            SETTINGS_KEY[space.app_type]: {"DefaultResourceSpec": {"InstanceType": instance}},
+            SETTINGS_KEY[space.app_type]: {
+                "DefaultResourceSpec": {"InstanceType": instance},
+                **(
+                    {
+                        "AppLifecycleManagement": {
+                            "IdleSettings": {"IdleTimeoutInMinutes": space.idle_timeout_minutes}
+                        }
+                    }
+                    if space.idle_timeout_minutes is not None
+                    else {}
+                ),
+            },
         },
         "Tags": [{"Key": STUDIO_USER_TAG, "Value": space.owner}],
     }

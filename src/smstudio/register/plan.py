@@ -510,7 +510,13 @@ class _Planner:
                 if app_type in image.app_types and app_type not in facts.NO_CUSTOM_IMAGES
             ]
             arns = [lccs[app_type]] if app_type in lccs else []
-            extra = desired.jupyterlab_settings(self.team) if app_type == "JupyterLab" else {}
+            extra = (
+                desired.jupyterlab_settings(self.team)
+                if app_type == "JupyterLab"
+                else desired.codeeditor_settings(self.team)
+                if app_type == "CodeEditor"
+                else {}
+            )
             now = current.get(key, {})
             kept = dict(now)
             if dropped and "CustomImages" in now:  # --prune: images the team file dropped

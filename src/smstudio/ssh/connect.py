@@ -56,7 +56,8 @@ def key_for(host: StudioHost) -> Path:
 
 
 def resolve(sm: SageMaker, team: Team, target: str) -> StudioHost:
-    """A user name (their workspace's JupyterLab app) or a Studio host name."""
+    """A user name (their workspace's JupyterLab app) or a Studio host name (a space's app,
+    JupyterLab or Code Editor, or a user's KernelGateway app)."""
     if "." in target:
         return parse_host(target)
     ws = apps.workspace(sm, team, target, None)
@@ -77,7 +78,8 @@ def running_app(sm: SageMaker, host: StudioHost) -> tuple[App, str]:
                 f"open its terminal in the browser: `smstudio open USER --space {host.owner}`",
             )
         owner = (space.get("OwnershipSettingsSummary") or {}).get("OwnerUserProfileName", "")
-        ident: AppId = {"SpaceName": host.owner, "AppType": "JupyterLab"}
+        kind = (space.get("SpaceSettingsSummary") or {}).get("AppType") or "JupyterLab"
+        ident: AppId = {"SpaceName": host.owner, "AppType": kind}
         start = f"start it with `smstudio up USER --space {host.owner}`"
     elif host.owner in users:
         owner = host.owner

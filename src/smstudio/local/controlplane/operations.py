@@ -595,6 +595,7 @@ class ControlPlane:
                 "SpaceDisplayName",
                 "OwnershipSettings",
                 "SpaceSharingSettings",
+                "SpaceSettings",
             )
             for s in self.store.table("spaces").values()
             if p.get("DomainIdEquals", s["DomainId"]) == s["DomainId"]
@@ -607,6 +608,9 @@ class ControlPlane:
                 item["SpaceSharingSettingsSummary"] = {
                     "SharingType": item.pop("SpaceSharingSettings")["SharingType"]
                 }
+            settings = item.pop("SpaceSettings", None) or {}
+            if settings.get("AppType"):  # SpaceSettingsSummary: the app type, its storage
+                item["SpaceSettingsSummary"] = {"AppType": settings["AppType"]}
         return _page(self._summaries("ListSpaces", "Spaces", items), p, "Spaces")
 
     def op_DeleteSpace(self, p: Params, ctx: Context) -> dict[str, Any]:

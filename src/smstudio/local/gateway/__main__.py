@@ -77,6 +77,7 @@ def main() -> None:
         if done:
             print(f"local Studio: apps reconciled: {done}", file=sys.stderr, flush=True)
         runtime.watch()
+        runtime.watch_idle()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
