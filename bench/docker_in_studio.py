@@ -12,23 +12,18 @@ Docker on the host, as a table with ratios (same run, same machine).
 Timings are taken where the command runs (in the app, on the host) around the docker
 client process.
 
-Run: .venv/bin/python bench/docker.py [--tag dev] [--runs 5]
+Run: .venv/bin/python bench/docker_in_studio.py [--tag dev] [--runs 5]
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This file's name is the Docker SDK's: its folder goes after site-packages.
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [*(p for p in sys.path if p not in ("", _HERE)), _HERE]
-
 import argparse
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from localstudio import TEAM_FILE, running
