@@ -3,7 +3,9 @@
 #  - installs what is missing on Debian/Ubuntu (Docker engine with BuildKit named contexts,
 #    the Docker client, buildx, the distribution registry, debootstrap);
 #  - starts dockerd in the background when it is not answering, and waits for its socket;
-#  - creates the project virtualenv (.venv) with the package and its dev tools.
+#  - creates the project virtualenv (.venv) with the package and its dev tools;
+#  - with --browser, installs headless Chromium (Debian's chromium) for the tests that open
+#    Studio's pages in a real browser.
 # On other systems it prints exactly what to install and exits non-zero.
 set -euo pipefail
 
@@ -114,12 +116,29 @@ setup_venv() {
   touch "$stamp"
 }
 
+install_browser() {
+  command -v chromium >/dev/null && return 0
+  log "installing: chromium (the tests' browser)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends \
+    chromium fonts-dejavu-core >&2
+}
+
 main() {
+  local venv=1 browser=0 arg
+  for arg in "$@"; do
+    case "$arg" in
+      --no-venv) venv=0;;
+      --browser) browser=1;;
+      *) die "unknown option $arg (use --no-venv, --browser)";;
+    esac
+  done
   install_debian_packages
   start_dockerd
   engine_new_enough || die "Docker Engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) is too old: BuildKit named contexts need >= 23"
   buildx_ok || die "docker buildx is missing: install the buildx plugin (Debian: docker-buildx)"
-  if [ "${1:-}" != "--no-venv" ]; then setup_venv; fi
+  if [ "$browser" -eq 1 ]; then install_browser; fi
+  if [ "$venv" -eq 1 ]; then setup_venv; fi
 }
 
 main "$@"
