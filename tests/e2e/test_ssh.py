@@ -376,3 +376,30 @@ def test_a_restarted_app_replaces_its_registration(studio: Studio) -> None:
     assert after["InstanceId"] != before["InstanceId"] and after["PingStatus"] == "Online"
     done = smstudio(studio, "ssh", "--team", str(studio["team"]), "alice", "--", "true")
     assert done.returncode == 0, done.stderr
+
+
+def test_pycharm_gets_the_host_the_interpreters_and_the_mapping(studio: Studio) -> None:
+    """`ide pycharm`: the SSH host, every interpreter in the app (a persisted environment
+    among them), the project's mapping; plain ssh with that host runs the named
+    interpreter, which imports the environment's packages."""
+    box = container_of(studio["sm"], studio["app"])
+    made = box.exec_run(["bash", "-lc", "smstudio-env new charm tabulate"], user="1000:100")
+    assert made.exit_code == 0, made.output.decode()[-500:]
+    project = studio["laptop"] / "charm"
+    project.mkdir(exist_ok=True)
+    done = smstudio(studio, "ide", "pycharm", "--team", str(studio["team"]), "--write", str(project),
+                    "alice", timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    host = studio["host"]
+    assert f"SSH host: {host}" in done.stdout
+    interpreters = [line.split("interpreter:", 1)[1].split("#")[0].strip()
+                    for line in done.stdout.splitlines() if "interpreter:" in line]  # fmt: skip
+    assert interpreters[0] == "/opt/smstudio/venv/bin/python"
+    (charm,) = [path for path in interpreters if "charm" in path]
+    deployment = (project / ".idea" / "deployment.xml").read_text()
+    assert 'deploy="/home/sagemaker-user/charm"' in deployment and host in deployment
+    config = ssh_config(studio)
+    ran = subprocess.run(["ssh", "-F", str(config), host, charm, "-c",
+                          "'import sys, tabulate; print(sys.prefix)'"],
+                         env=alice_env(studio), capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert ran.returncode == 0 and "charm" in ran.stdout, ran.stderr

@@ -116,7 +116,7 @@ def forward(
 
 @app.command("ide")
 def ide_command(
-    editor: Annotated[str, typer.Argument(help="vscode (PyCharm: see the README).")],
+    editor: Annotated[str, typer.Argument(help="vscode or pycharm.")],
     target: Annotated[str, typer.Argument(help="A user (their workspace) or a Studio host.")],
     port: Annotated[int, typer.Option(help="The local port debugpy is forwarded to.")] = 5678,
     remote_root: Annotated[
@@ -131,8 +131,11 @@ def ide_command(
     """What VS Code Remote-SSH needs for TARGET: the host to open, settings, and a debugpy
     "attach" configuration through `smstudio forward TARGET PORT`. The app must be running
     and yours (checked the way SSH checks it; its host key is pinned on the way)."""
+    if editor == "pycharm":
+        _pycharm(team, target, remote_root, write)
+        return
     if editor != "vscode":
-        raise BadInput(f"no IDE helper for {editor!r}", "use vscode; PyCharm: README")
+        raise BadInput(f"no IDE helper for {editor!r}", "use vscode or pycharm")
     _, host, _ = _ssh_target(team, target)  # reachable, and yours: checked as SSH will be
     attach = ide.attach_configuration(host, port, remote_root)
     if write is not None:
@@ -147,3 +150,43 @@ def ide_command(
     out.print(escape(json.dumps(attach, indent=2)))
     out.print("VS Code settings (settings.json):")
     out.print(escape(json.dumps(ide.remote_ssh_settings(host), indent=2)))
+
+
+def _pycharm(team: Path, target: str, remote_root: str, write: Path | None) -> None:
+    """What PyCharm Professional (or JetBrains Gateway) needs for TARGET: the SSH host,
+    every interpreter in the app, the project's path mapping, and how to debug."""
+    spec, host, env = _ssh_target(team, target)
+    args = connect.ssh_args(host, spec.domain.region, ["-o", "BatchMode=yes"])
+    listed = subprocess.run([*args, "smstudio-env", "list", "--json"], env=env,
+                            capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    try:
+        envs = json.loads(listed.stdout.strip().splitlines()[-1]) if listed.returncode == 0 else []
+    except (ValueError, IndexError):
+        envs = []
+    if listed.returncode != 0:
+        console.print(
+            f"[yellow]could not list the app's environments[/] ({listed.stderr.strip()[-200:]})"
+        )
+    project = write.resolve().name if write is not None else "PROJECT"
+    remote = f"{remote_root.rstrip('/')}/{project}"
+    if write is not None:
+        deployment = write / ".idea" / "deployment.xml"
+        deployment.parent.mkdir(parents=True, exist_ok=True)
+        deployment.write_text(ide.deployment_xml(host, str(write), remote))
+        console.print(f"{deployment}: {write} <-> {host.name}:{remote}")
+    out.print("1. once: smstudio ssh-config   (PyCharm reads ~/.ssh/config)")
+    out.print(f"2. SSH host: {host.name}   user: sagemaker-user   (Settings > Tools > SSH "
+              "Configurations: 'Parse config file ~/.ssh/config'; JetBrains Gateway: the "
+              "same host)")  # fmt: skip
+    out.print("3. interpreters (Add Interpreter > On SSH > that host > Existing):")
+    for name, path in ide.pycharm_interpreters(envs):
+        out.print(f"   interpreter: {path}   # {name}")
+    hint = "" if write is not None else "   (--write DIR writes .idea/deployment.xml)"
+    out.print(f"4. deployment mapping: this project <-> {remote}{hint}")
+    out.print(
+        "5. debugging: Run > Debug with the SSH interpreter. PyCharm copies its own "
+        "debugger (pydevd) to the app and drives it over the same SSH connection: no "
+        "port to forward, nothing to install. (PyCharm cannot attach to debugpy; to "
+        "attach to a process already running, use its Python Debug Server with "
+        "`ssh -R PORT:127.0.0.1:PORT HOST` and pydevd-pycharm in the environment.)"
+    )

@@ -41,3 +41,34 @@ def merge_launch(current: str, configuration: dict[str, Any]) -> str:
     ]
     document = {"version": "0.2.0", **document, "configurations": [*configs, configuration]}
     return json.dumps(document, indent=2) + "\n"
+
+
+IMAGE_PYTHON = "/opt/smstudio/venv/bin/python"  # the image's own environment
+
+
+def pycharm_interpreters(envs: list[dict[str, str]]) -> list[tuple[str, str]]:
+    """(name, path) of every interpreter PyCharm can use in the app: the image's, then
+    each persisted environment's (from `smstudio-env list --json`)."""
+    found = [("the image's environment", IMAGE_PYTHON)]
+    found += [(f"{e['project']} ({e['kind']})", e["python"]) for e in envs]
+    return found
+
+
+def deployment_xml(host: StudioHost, local: str, remote: str) -> str:
+    """PyCharm's .idea/deployment.xml: the project folder mapped onto the home, over the
+    SSH host (an SFTP server of the same name, from ~/.ssh/config)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<project version="4">
+  <component name="PublishConfigData" serverName="{host.name}" remoteFilesAllowedToDisappearOnAutoupload="false">
+    <serverData>
+      <paths name="{host.name}">
+        <serverdata>
+          <mappings>
+            <mapping deploy="{remote}" local="$PROJECT_DIR$" web="/" />
+          </mappings>
+        </serverdata>
+      </paths>
+    </serverData>
+  </component>
+</project>
+"""  # noqa: E501 (PyCharm's own file, as it writes it)
