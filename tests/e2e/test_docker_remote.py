@@ -89,6 +89,21 @@ def test_a_classic_app_runs_containers_on_its_users_own_engine(studio: dict[str,
     assert code != 0 and "privileged mode and host devices are not allowed" in out, out
 
 
+def test_ssh_and_ide_reach_a_classic_app(studio: dict[str, Any], tmp_path: Path) -> None:
+    """SSH, forward's preflight and `ide vscode` against a KernelGateway app, as alice."""
+    running = studio["studio"]
+    host = f"docker.alice.{running['domain']}.studio.sagemaker"
+    env = {**running.user_env("alice"), "SMSTUDIO_STATE_DIR": str(tmp_path / "laptop")}
+    team = str(running["team"])
+    ssh = [sys.executable, "-m", "smstudio.cli", "ssh", "--team", team, host, "--", "bash", "-lc",
+           "'echo $(id -un) $SAGEMAKER_APP_TYPE'"]  # fmt: skip
+    done = subprocess.run(ssh, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0 and done.stdout.split() == ["sagemaker-user", "KernelGateway"], done.stderr
+    ide = [sys.executable, "-m", "smstudio.cli", "ide", "vscode", "--team", team, host]
+    done = subprocess.run(ide, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0 and f"Connect to Host... -> {host}" in done.stdout, done.stderr
+
+
 def test_bob_cannot_reach_alices_engine(studio: dict[str, Any], tmp_path: Path) -> None:
     running = studio["studio"]
     _, bob = classic_app(running, "bob")
