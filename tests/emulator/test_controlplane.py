@@ -302,3 +302,20 @@ def test_spaces_and_profiles_do_not_share_names(sm: Any) -> None:
     sm.create_space(DomainId=domain_id, SpaceName="team")
     code, message = code_of(sm.create_user_profile, DomainId=domain_id, UserProfileName="team")
     assert code == "ValidationException" and "already the name of a space" in message
+
+
+def test_a_spaces_idle_timeout_must_lie_within_the_domains_range(sm: Any) -> None:
+    idle = {"LifecycleManagement": "ENABLED", "IdleTimeoutInMinutes": 120,
+            "MinIdleTimeoutInMinutes": 60, "MaxIdleTimeoutInMinutes": 240}  # fmt: skip
+    domain_id = domain(sm, CodeEditorAppSettings={"AppLifecycleManagement": {"IdleSettings": idle}})
+
+    def settings(minutes: int) -> dict[str, Any]:
+        return {"AppType": "CodeEditor", "CodeEditorAppSettings": {
+            "AppLifecycleManagement": {"IdleSettings": {"IdleTimeoutInMinutes": minutes}}}}  # fmt: skip
+
+    sm.create_space(DomainId=domain_id, SpaceName="ok", SpaceSettings=settings(240))
+    with pytest.raises(botocore.exceptions.ClientError, match="outside the domain's range for CodeEditor apps") as refused:
+        sm.create_space(DomainId=domain_id, SpaceName="long", SpaceSettings=settings(600))
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(botocore.exceptions.ClientError, match="MaxIdleTimeoutInMinutes 240"):
+        sm.update_space(DomainId=domain_id, SpaceName="ok", SpaceSettings=settings(300))

@@ -544,8 +544,35 @@ class ControlPlane:
         del self.store.table("user-profiles")[f"{p['DomainId']}/{p['UserProfileName']}"]
         return {}
 
+    def _check_space_idle(self, domain_id: str, space: str, settings: dict[str, Any]) -> None:
+        """A space's own idle timeout must lie within the domain's Min/MaxIdleTimeout."""
+        domain = self._domain(domain_id)
+        for kind in ("JupyterLab", "CodeEditor"):
+            key = facts.SETTINGS_KEY[kind]
+            own = ((settings.get(key) or {}).get("AppLifecycleManagement") or {}).get(
+                "IdleSettings"
+            ) or {}
+            minutes = own.get("IdleTimeoutInMinutes")
+            if minutes is None:
+                continue
+            bounds = (
+                ((domain.get("DefaultUserSettings") or {}).get(key) or {}).get(
+                    "AppLifecycleManagement"
+                )
+                or {}
+            ).get("IdleSettings") or {}
+            low = bounds.get("MinIdleTimeoutInMinutes", 60)
+            high = bounds.get("MaxIdleTimeoutInMinutes", 525600)
+            if not low <= minutes <= high:
+                raise invalid(
+                    f"IdleTimeoutInMinutes {minutes} of space {space} is outside the domain's "
+                    f"range for {kind} apps: MinIdleTimeoutInMinutes {low}, "
+                    f"MaxIdleTimeoutInMinutes {high}"
+                )
+
     def op_CreateSpace(self, p: Params, ctx: Context) -> dict[str, Any]:
         self._domain(p["DomainId"])
+        self._check_space_idle(p["DomainId"], p["SpaceName"], p.get("SpaceSettings") or {})
         owner = (p.get("OwnershipSettings") or {}).get("OwnerUserProfileName")
         if owner:
             self._profile(p["DomainId"], owner)
@@ -578,6 +605,7 @@ class ControlPlane:
 
     def op_UpdateSpace(self, p: Params, ctx: Context) -> dict[str, Any]:
         space = self._space(p["DomainId"], p["SpaceName"])
+        self._check_space_idle(p["DomainId"], p["SpaceName"], p.get("SpaceSettings") or {})
         if "SpaceSettings" in p:
             space["SpaceSettings"] = _merge(space.get("SpaceSettings", {}), p["SpaceSettings"])
         space["LastModifiedTime"] = now()
