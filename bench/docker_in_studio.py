@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from apps import settle
 from localstudio import TEAM_FILE, running
 from rich.console import Console
 
@@ -39,14 +40,6 @@ TIMED = (
     "print(time.monotonic() - t)"
 )
 DOCKERFILE = "FROM {base}\nRUN echo one > /one\nRUN echo two > /two\nRUN echo three > /three\n"
-
-
-def settle(sm: Any, app: dict[str, str]) -> str:
-    while True:
-        status = sm.describe_app(**app)["Status"]
-        if status not in ("Pending", "Deleting"):
-            return str(status)
-        time.sleep(0.1)
 
 
 def app_box(sm: Any, app: dict[str, str]) -> Any:
@@ -93,6 +86,18 @@ def start_time(sm: Any, admin: Any, domain: str, app: dict[str, str], docker: bo
     return elapsed
 
 
+def pull(base: str, context: str = "") -> str:
+    """A script for the app: docker login to the local ECR with the app's own credentials
+    (its execution role), then pull `base`; with `context`, on that docker context."""
+    docker = f"docker --context {context}" if context else "docker"
+    return (
+        'python3 -c \'import base64, boto3; d = boto3.client("ecr").get_authorization_token()'
+        '["authorizationData"][0]; print(base64.b64decode(d["authorizationToken"]).decode()'
+        f'.split(":", 1)[1])\' | {docker} login -u AWS --password-stdin '
+        f"{base.split('/')[0]} && {docker} pull -q {base}"
+    )
+
+
 def remote(studio: dict[str, Any], sm: Any, base: str, runs: int) -> list[float]:
     """The same build from alice's KernelGateway app on her remote engine."""
     setup = [sys.executable, "-m", "smstudio.cli", "docker-host", "setup", "--run", "--team",
@@ -107,11 +112,8 @@ def remote(studio: dict[str, Any], sm: Any, base: str, runs: int) -> list[float]
         raise SystemExit(f"KernelGateway app: {sm.describe_app(**app).get('FailureReason')}")
     box = app_box(sm, app)
     login = (
-        'python3 -c \'import base64, boto3; d = boto3.client("ecr").get_authorization_token()'
-        '["authorizationData"][0]; print(base64.b64decode(d["authorizationToken"]).decode()'
-        '.split(":", 1)[1])\' | docker --context studio-remote login -u AWS --password-stdin '
-        f'{base.split("/")[0]} && docker --context studio-remote pull -q {base}'
-        f" && mkdir -p b && printf '{DOCKERFILE.format(base=base)}' > b/Dockerfile"
+        pull(base, "studio-remote")
+        + f" && mkdir -p b && printf '{DOCKERFILE.format(base=base)}' > b/Dockerfile"
     )
     made = box.exec_run(["bash", "-lc", login], user="1000:100", workdir="/home/sagemaker-user")
     if made.exit_code != 0:
@@ -161,12 +163,7 @@ def main() -> None:
         pushed = push.push(
             base_local, "local-base", "bookworm", studio["clients"], Console(quiet=True)
         )
-        login = (
-            'python3 -c \'import base64, boto3; d = boto3.client("ecr").get_authorization_token()'
-            '["authorizationData"][0]; print(base64.b64decode(d["authorizationToken"]).decode()'
-            f'.split(":", 1)[1])\' | docker login -u AWS --password-stdin '
-            f'{pushed.uri.split("/")[0]} && docker pull -q {pushed.uri}'
-        )
+        login = pull(pushed.uri)
         if box.exec_run(["bash", "-lc", login], user="1000:100").exit_code != 0:
             raise SystemExit("could not pull the base image into the space")
         box.exec_run(

@@ -4,6 +4,8 @@ reads and writes. Shared by apply, `images check` and the local runtime."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Literal, get_args
 
 AppType = Literal["JupyterLab", "KernelGateway", "CodeEditor", "JupyterServer"]
@@ -48,6 +50,19 @@ IMAGE_CONFIG_KEY = {
     "CodeEditor": "CodeEditorAppImageConfig",
 }
 CODEEDITOR_HOME = "/home/sagemaker-user"  # fixed: Code Editor takes no FileSystemConfig
+
+
+def idle_last_active(answer: str) -> float | None:
+    """The time an /api/idle answer reports, as Studio reads it ({"lastActiveTimestamp":
+    ISO 8601, UTC; AWS's monitor ends it with a lower-case z}), in seconds; None when the
+    answer is not that."""
+    try:
+        found = datetime.fromisoformat(str(json.loads(answer)["lastActiveTimestamp"]).rstrip("zZ"))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return found.replace(tzinfo=found.tzinfo or UTC).timestamp()
+
+
 HOME = "/home/sagemaker-user"  # the home's mount path (Classic: FileSystemConfig.MountPath)
 MAX_ID = 65535  # no file in any layer may have a UID or GID above it
 SUPPORTED_USERS = frozenset({(1000, 100), (0, 0)})

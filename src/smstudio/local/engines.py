@@ -30,6 +30,7 @@ DOCKER_HOST = f"unix://{SOCKET_DIR}/proxy.sock"
 CODE_DIR = "/opt/smstudio-engine"
 PART_LABEL = "io.smstudio.app-part"  # the engine's containers are not the app's own
 ENGINE_PART = "docker-engine"
+DOOR_SOCKET_LABEL = "io.smstudio.door-socket"  # a remote engine's door: its sshd's socket
 ECR_HOST = "{account}.dkr.ecr.{region}.amazonaws.com"
 NEW_STUDIO = ("JupyterLab", "CodeEditor")
 

@@ -32,7 +32,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,7 +60,7 @@ LABEL = "io.smstudio.app-arn"
 # lasts (tests shorten it) and how often apps' /api/idle is asked.
 IDLE_MINUTE_SECONDS = float(os.environ.get("SMSTUDIO_IDLE_MINUTE_SECONDS", "60"))
 IDLE_POLL_SECONDS = float(os.environ.get("SMSTUDIO_IDLE_POLL_SECONDS", "60"))
-DOOR_SOCKET = "io.smstudio.door-socket"  # smstudio.teamops.dockerhost.DOOR_SOCKET_LABEL
+DOOR_SOCKET = engines.DOOR_SOCKET_LABEL
 DOOR_KEY = "docker-engine/"
 
 
@@ -160,14 +159,7 @@ def idle_timeout(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> float
     return float(minutes) if minutes else None
 
 
-def last_active(answer: str) -> float | None:
-    """The time /api/idle reports ({"lastActiveTimestamp": ISO 8601, UTC}), as seconds."""
-    try:
-        stamp = str(json.loads(answer)["lastActiveTimestamp"]).rstrip("zZ")
-        found = datetime.fromisoformat(stamp)
-    except (ValueError, KeyError, TypeError):
-        return None
-    return found.replace(tzinfo=found.tzinfo or UTC).timestamp()
+last_active = facts.idle_last_active  # what an app's /api/idle reports, in seconds
 
 
 def source_identity(store: dict[str, dict[str, Any]], app: dict[str, Any]) -> str | None:

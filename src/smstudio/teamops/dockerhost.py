@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smstudio.core import facts
+from smstudio.local.engines import DOOR_SOCKET_LABEL, ENGINE_PART, PART_LABEL
 
 ENGINE_RESOURCE = "docker-engine"  # the SSHResourceName of engines' doors
 HOST_TAG = "SSHHost"
 OWNER_TAG = "SSHOwner"
-DOOR_SOCKET_LABEL = "io.smstudio.door-socket"  # the local Studio's data channel to a door
 REMOTE_RULES = json.dumps({"kind": "remote", "mountable": []})
 # the engine is part of its user's door (for clean-up) but never where commands run
-PART = "io.smstudio.app-part=docker-engine"  # smstudio.local.engines.PART_LABEL
+PART = f"{PART_LABEL}={ENGINE_PART}"
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,16 @@ Docker, so every rule is unit-tested on hand-made facts.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from smstudio.core.facts import APP_PORT, HOME, IDLE_PATH, MAX_ID, SUPPORTED_USERS
+from smstudio.core.facts import (
+    APP_PORT,
+    HOME,
+    IDLE_PATH,
+    MAX_ID,
+    SUPPORTED_USERS,
+    idle_last_active,
+)
 from smstudio.core.facts import HEALTH_PATH as HEALTH_PATHS
 
 KERNEL_DIRS = ("/usr/local/share/jupyter/kernels", "/usr/share/jupyter/kernels")
@@ -72,10 +77,7 @@ def idle_answer_problem(body: str | None) -> str | None:
     JSON with lastActiveTimestamp in ISO 8601 (UTC)."""
     if body is None:
         return "no answer"
-    try:
-        stamp = json.loads(body)["lastActiveTimestamp"]
-        datetime.fromisoformat(str(stamp).rstrip("zZ"))
-    except (ValueError, KeyError, TypeError):
+    if idle_last_active(body) is None:
         return f'not {{"lastActiveTimestamp": <ISO 8601>}}: {body[:120]!r}'
     return None
 
