@@ -6,6 +6,7 @@
 # (the app's AWS_* and SAGEMAKER_* variables included, so aws, git and docker work).
 # Run by the lifecycle scripts at every start; safe to run again (restarts sshd).
 set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 port="${SMSTUDIO_SSHD_PORT:-2222}"
 state="${HOME}/.smstudio/ssh"
 run=/tmp/smstudio-sshd
@@ -23,6 +24,11 @@ chmod 600 "$state/authorized_keys"
   echo "HostKey $state/ssh_host_ed25519_key"
   echo "PidFile $run/sshd.pid"
   echo "AuthorizedKeysFile $state/authorized_keys .ssh/authorized_keys"
+  # keys stored for SageMaker's remote access, read at each login (root-owned script)
+  if [ -x "$here/authorized_keys.py" ] && [ "$(stat -c %u "$here/authorized_keys.py")" = 0 ]; then
+    echo "AuthorizedKeysCommand $here/authorized_keys.py %u"
+    echo "AuthorizedKeysCommandUser $(id -un)"
+  fi
   echo "PasswordAuthentication no"
   echo "KbdInteractiveAuthentication no"
   echo "PubkeyAuthentication yes"
@@ -45,6 +51,9 @@ chmod 600 "$state/authorized_keys"
   # VS Code's server unpacks with tar; EFS homes refuse the ownership it would keep.
   printf ' TAR_OPTIONS="--no-same-owner"\n'
 } >"$run/sshd_config"
+# The app's AWS settings (container credentials, endpoints, region, CA bundle) for the
+# AuthorizedKeysCommand, which sshd starts with nothing of them; 0600, like the rest.
+env | grep -E '^(AWS_[A-Z_]+|REQUESTS_CA_BUNDLE)=' >"$run/aws.env" || true
 
 if [ -s "$run/sshd.pid" ] && kill -0 "$(cat "$run/sshd.pid")" 2>/dev/null; then
   kill "$(cat "$run/sshd.pid")"

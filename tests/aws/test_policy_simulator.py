@@ -43,7 +43,7 @@ def context_entries(row: Row) -> list[dict[str, object]]:
 def test_aws_agrees(row: Row) -> None:
     iam = boto3.client("iam")
     answer = iam.simulate_custom_policy(
-        PolicyInputList=[json.dumps(POLICIES[row.policy])],
+        PolicyInputList=[json.dumps(p) for p in POLICIES[row.policy]],
         ActionNames=[row.action],
         ResourceArns=[row.resource],
         ContextEntries=context_entries(row),

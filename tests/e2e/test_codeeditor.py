@@ -1,7 +1,10 @@
 """Code Editor spaces in the local Studio: apply registers the codeeditor image with a
 CodeEditorAppImageConfig (no FileSystemConfig: Studio refuses one) and the CodeEditor
 lifecycle script; alice's space reaches InService, its lifecycle script runs, and the
-presigned URL leads to the workbench under /codeeditor/default."""
+presigned URL leads to the workbench under /codeeditor/default. Remote access: the team
+file's space with `remote_access = true` takes `smstudio connect` and plain ssh through
+StartSession as alice; bob, a disabled space and alice switching it on herself are
+refused."""
 
 from __future__ import annotations
 
@@ -21,7 +24,14 @@ CODE_TEAM = TEAM.replace("[lifecycle]", """[images.smstudio-codeeditor]
 target = "codeeditor"
 app_types = ["CodeEditor"]
 [lifecycle]
-CodeEditor = "{lcc}/codeeditor.sh\"""", 1)
+CodeEditor = "{lcc}/codeeditor.sh\"""", 1) + """
+[[spaces]]
+name = "alice-dev"
+owner = "alice"
+sharing = "Private"
+app_type = "CodeEditor"
+remote_access = true
+"""
 LIMIT = 120
 
 
@@ -82,3 +92,63 @@ def test_a_code_editor_space_serves_the_workbench(studio: Studio, tmp_path: Path
     assert done.returncode == 0 and done.stdout.split() == ["2", "CodeEditor"], done.stderr
     sm.delete_app(**app)
     assert settle(sm, app)["Status"] == "Deleted"
+
+
+def test_remote_access_by_start_session(studio: Studio, tmp_path: Path,
+                                        built_images: dict[str, str]) -> None:
+    domain = studio["domain"]
+    admin, alice = studio["sm"], studio.user("alice").client("sagemaker")
+    summary = next(s for s in alice.list_spaces(DomainIdEquals=domain)["Spaces"]
+                   if s["SpaceName"] == "alice-dev")  # fmt: skip
+    assert summary["SpaceSettingsSummary"] == {"AppType": "CodeEditor", "RemoteAccess": "ENABLED"}
+    app = {"DomainId": domain, "SpaceName": "alice-dev", "AppType": "CodeEditor", "AppName": "default"}
+    env = {"SMSTUDIO_STATE_DIR": str(tmp_path / "laptop")}
+    done = studio.cli("alice", "connect", "alice-dev", "--", "true", env=env)
+    assert done.returncode == 1 and "not running" in done.stderr and "Traceback" not in done.stderr
+    alice.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})
+    assert settle(alice, app)["Status"] == "InService"
+    arn = alice.describe_app(**app)["AppArn"]
+
+    # alice: StartSession gives the triple; `connect` hands it to the plugin, and ssh
+    # logs in with the key it stored in her own secret (no SSM instance involved)
+    session = alice.start_session(ResourceIdentifier=arn)
+    assert set(session) >= {"SessionId", "StreamUrl", "TokenValue"}
+    done = studio.cli("alice", "connect", "alice-dev", "--", "python", "-c",
+                      "'import os; print(1+1, os.environ[\"SAGEMAKER_SPACE_NAME\"])'", env=env)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.split() == ["2", "alice-dev"], done.stderr
+    keys = studio.user("alice").client("secretsmanager").get_secret_value(
+        SecretId=f"smstudio/{domain}/alice/remote-access-keys")["SecretString"]
+    assert keys.startswith("ssh-ed25519 ") and "PRIVATE" not in keys
+    # ssh-config's transport option: plain ssh goes the same way
+    config = tmp_path / "ssh_config"
+    done = studio.cli("alice", "ssh-config", "--transport", "auto", "--file", str(config), env=env)
+    assert done.returncode == 0 and "--transport auto" in config.read_text(), done.stderr
+    host = f"default.alice-dev.{domain}.studio.sagemaker"
+    plain = subprocess.run(["ssh", "-F", str(config), host, "id -un"], capture_output=True,
+                           text=True, timeout=60, env={**studio.user_env("alice"), **env})  # fmt: skip
+    assert plain.returncode == 0 and plain.stdout.strip() == "sagemaker-user", plain.stderr
+
+    # bob may not start a session in alice's space
+    bob = studio.user("bob").client("sagemaker")
+    with pytest.raises(bob.exceptions.ClientError, match=r"AccessDenied.*sagemaker:StartSession"):
+        bob.start_session(ResourceIdentifier=arn)
+    # alice may not switch remote access on herself: the team file says which spaces
+    size = {"CodeEditorAppSettings": {"DefaultResourceSpec": {"InstanceType": "ml.t3.medium"}}}
+    alice.update_space(DomainId=domain, SpaceName="alice-dev", SpaceSettings=size)
+    with pytest.raises(alice.exceptions.ClientError, match="not authorized to perform: sagemaker:UpdateSpace"):
+        alice.update_space(DomainId=domain, SpaceName="alice-dev",
+                           SpaceSettings={**size, "RemoteAccess": "ENABLED"})  # fmt: skip
+    # switched off (drift), Studio refuses the session; apply switches it back on
+    admin.update_space(DomainId=domain, SpaceName="alice-dev", SpaceSettings={"RemoteAccess": "DISABLED"})
+    with pytest.raises(alice.exceptions.ClientError, match=r"ValidationException.*Remote access is not enabled"):
+        alice.start_session(ResourceIdentifier=arn)
+    done = studio.cli("alice", "connect", "alice-dev", "--", "true", env=env)
+    assert done.returncode != 0 and "remote_access = true" in done.stderr, done.stderr
+    tag = built_images["base"].rsplit(":", 1)[1]
+    plan = studio.cli(None, "apply", "--dry-run", "--tag", tag)
+    shown = plan.stdout + plan.stderr
+    assert "would update" in shown and "alice-dev (remote access enabled) (drift: remote access is disabled)" in shown, shown
+    assert studio.cli(None, "apply", "--yes", "--tag", tag).returncode == 0
+    assert alice.start_session(ResourceIdentifier=arn)["SessionId"]
+    alice.delete_app(**app)
+    assert settle(alice, app)["Status"] == "Deleted"

@@ -218,9 +218,9 @@ def test_users_get_identities_and_roles_are_scoped_to_the_domain(
     assert {"Key": "studiouserid", "Value": "alice"} in role["Tags"]
     assert role["MaxSessionDuration"] == 12 * 3600
     attached = iam_client.list_attached_role_policies(RoleName=names.user_role("alice"))
-    assert [p["PolicyName"] for p in attached["AttachedPolicies"]] == [names.user_policy("alice")]
+    assert sorted(p["PolicyName"] for p in attached["AttachedPolicies"]) == sorted(names.user_policies("alice"))
     bob = iam_client.list_attached_user_policies(UserName="bob.smith")["AttachedPolicies"]
-    assert [p["PolicyName"] for p in bob] == [names.user_policy("bob")]
+    assert sorted(p["PolicyName"] for p in bob) == sorted(names.user_policies("bob"))
     assert {"Key": "studiouserid", "Value": "bob"} in iam_client.list_user_tags(UserName="bob.smith")["Tags"]
     with pytest.raises(iam_client.exceptions.NoSuchEntityException):
         iam_client.get_role(RoleName=names.user_role("bob"))

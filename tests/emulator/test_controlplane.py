@@ -319,3 +319,38 @@ def test_a_spaces_idle_timeout_must_lie_within_the_domains_range(sm: Any) -> Non
     assert refused.value.response["Error"]["Code"] == "ValidationException"
     with pytest.raises(botocore.exceptions.ClientError, match="MaxIdleTimeoutInMinutes 240"):
         sm.update_space(DomainId=domain_id, SpaceName="ok", SpaceSettings=settings(300))
+
+
+def test_start_session_reaches_a_running_space_app_with_remote_access(
+    sm: Any, server: GatewayServer
+) -> None:
+    domain_id = domain(sm)
+    sm.create_user_profile(DomainId=domain_id, UserProfileName="alice")
+    sm.create_space(DomainId=domain_id, SpaceName="dev",
+                    OwnershipSettings={"OwnerUserProfileName": "alice"},
+                    SpaceSharingSettings={"SharingType": "Private"},
+                    SpaceSettings={"AppType": "CodeEditor"})  # fmt: skip
+    app = {"DomainId": domain_id, "SpaceName": "dev", "AppType": "CodeEditor", "AppName": "default"}
+    arn = sm.create_app(**app, ResourceSpec={"InstanceType": "ml.t3.medium"})["AppArn"]
+    space_arn = arn.split(":app/")[0] + f":space/{domain_id}/dev"
+    code, message = code_of(sm.start_session, ResourceIdentifier=arn)
+    assert code == "ValidationException" and "Remote access is not enabled for space dev" in message
+    sm.update_space(DomainId=domain_id, SpaceName="dev", SpaceSettings={"RemoteAccess": "ENABLED"})
+    summary = sm.list_spaces(DomainIdEquals=domain_id)["Spaces"][0]["SpaceSettingsSummary"]
+    assert summary == {"AppType": "CodeEditor", "RemoteAccess": "ENABLED"}
+    code, message = code_of(sm.start_session, ResourceIdentifier=arn)  # still Pending
+    assert code == "ResourceNotFound" and "No app is InService in space dev" in message
+    server.plane.app_status(arn, "InService")
+    for target in (arn, space_arn):
+        session = sm.start_session(ResourceIdentifier=target)
+        assert session["StreamUrl"].endswith(f"/data-channel/{session['SessionId']}")
+        # the data channel's answer: the app's sshd, once per token
+        assert server.gateway.ssm.stream(session["SessionId"], session["TokenValue"]) == {
+            "AppArn": arn, "Port": 2222}
+        with pytest.raises(Exception, match="unknown session or wrong token"):
+            server.gateway.ssm.stream(session["SessionId"], session["TokenValue"])
+    missing = arn.replace("/dev/", "/nowhere/")
+    assert code_of(sm.start_session, ResourceIdentifier=missing)[0] == "ResourceNotFound"
+    bad = arn.split(":app/")[0] + f":user-profile/{domain_id}/alice"
+    code, message = code_of(sm.start_session, ResourceIdentifier=bad)
+    assert code == "ValidationException" and "not the ARN of a space" in message

@@ -24,6 +24,7 @@ COMMANDS = [
     ("open", "alice"), ("run", "alice", "1+1"), ("ssh", "alice", "--", "true"),
     ("forward", "alice", "8501"), ("ide", "vscode", "alice"), ("ssh-config", "--dry-run"),
     ("git-token", "set", "alice"), ("iam", "policy", "--user", "alice"), ("docker-host", "setup"),
+    ("connect", "alice-dev", "--", "true"),
 ]  # fmt: skip
 # the team's remote Docker host, for `docker-host setup` (the other commands do not mind)
 REMOTE = TEAM.replace("[[users]]", '[docker]\nremote_host = "mi-0123456789abcdef0"\n\n[[users]]', 1)

@@ -65,8 +65,8 @@ NAMES = iam.Names("ml-team")
 
 
 def as_user(local: LocalAws, user: str) -> Any:
-    """SSM as `user`'s own role with smstudio's user policy."""
-    keys = local.user(user, policy=iam.user_policy(SCOPE, ["ml.t3.medium"]))
+    """SSM as `user`'s own role with smstudio's user access policy (SSH is there)."""
+    keys = local.user(user, policy=iam.user_access_policy(SCOPE))
     return local.client("ssm", keys)
 
 

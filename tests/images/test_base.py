@@ -84,8 +84,11 @@ def test_helpers_from_lcc_and_ssh_are_shipped(image: str, containers: TrackedCon
         in host.file("/home/sagemaker-user/.smstudio/logs/on-start.log").content_string
     )
     assert host.file("/opt/smstudio/bin/smstudio-env").mode & 0o111
-    for script in ("start.sh", "start-sshd.sh", "ssm_register.py"):
+    for script in ("start.sh", "start-sshd.sh", "ssm_register.py", "authorized_keys.py"):
         assert host.file(f"/opt/smstudio/ssh/{script}").mode & 0o111, script
+    # sshd runs an AuthorizedKeysCommand only when root owns it and no one else may write it
+    keys = host.file("/opt/smstudio/ssh/authorized_keys.py")
+    assert keys.uid == 0 and keys.mode & 0o022 == 0
     assert host.file("/opt/smstudio/bin/fetch-verified").mode & 0o111
     # Built offline: no SSM agent (its URL and checksum were not given), so neither its
     # registration scripts (sagemaker-ssh-helper); the ssh step says so and goes on.

@@ -114,6 +114,8 @@ def test_bad_toml_and_missing_files(tmp_path: Path) -> None:
         ('[docker]\naccess = "yes"\n', "docker.access"),
         ('[[spaces]]\nname = "t"\nowner = "alice"\nidle_timeout_minutes = 120\n',
          "needs the team's idle shutdown"),
+        ('[[spaces]]\nname = "t"\nowner = "alice"\nremote_access = true\n',
+         "remote_access needs a Private space"),
     ],
 )  # fmt: skip
 def test_identity_and_spaces_are_checked(extra: str, message: str) -> None:

@@ -185,6 +185,28 @@ def test_ssm_calls_name_each_instance_and_the_document() -> None:
     assert passed.get("iam:PassedToService") == ("ssm.amazonaws.com",)
 
 
+def test_start_session_is_authorized_on_the_space_of_the_app_it_names() -> None:
+    """parliament's data predates remote access: StartSession (on a space) and the
+    sagemaker:RemoteAccess key come from sar's additions."""
+    facts = Facts()
+    space = "arn:aws:sagemaker:us-east-1:123456789012:space/d-1/alice-dev"
+    facts.tags[space] = {"studiouserid": "alice"}
+    app = "arn:aws:sagemaker:us-east-1:123456789012:app/d-1/alice-dev/codeeditor/default"
+    for target in (app, space):
+        (start,) = authz.requests_for(protocol.Call("sagemaker", "StartSession",
+                                                    {"ResourceIdentifier": target}),
+                                      ALICE, "us-east-1", facts)  # fmt: skip
+        assert (start.action, start.resource) == ("sagemaker:StartSession", space)
+        assert start.get("sagemaker:ResourceTag/studiouserid") == ("alice",)
+    update = protocol.Call("sagemaker", "UpdateSpace", {
+        "DomainId": "d-1", "SpaceName": "alice-dev", "SpaceSettings": {"RemoteAccess": "ENABLED"}})  # fmt: skip
+    (request,) = authz.requests_for(update, ALICE, "us-east-1", facts)
+    assert request.get("sagemaker:RemoteAccess") == ("ENABLED",)
+    listing = protocol.Call("sagemaker", "DescribeSpace", {"DomainId": "d-1", "SpaceName": "x"})
+    (described,) = authz.requests_for(listing, ALICE, "us-east-1", facts)
+    assert described.get("sagemaker:RemoteAccess") is None
+
+
 def test_denial_is_worded_as_aws_words_it() -> None:
     request = authz.Request(
         "sagemaker:CreateApp", "arn:aws:sagemaker:us-east-1:1:app/d/x/jupyterlab/default"

@@ -177,11 +177,17 @@ class Account:
                 profile["tags"].update({t["Key"]: t["Value"] for t in Tags})
 
     def create_space(self, DomainId: str, SpaceName: str, OwnershipSettings: dict[str, str],
-                     SpaceSharingSettings: dict[str, str], Tags: list[Any], **_: Any) -> None:  # fmt: skip
+                     SpaceSharingSettings: dict[str, str], Tags: list[Any],
+                     SpaceSettings: dict[str, Any], **_: Any) -> None:  # fmt: skip
         self.state.spaces[SpaceName] = {
             "owner": OwnershipSettings["OwnerUserProfileName"],
             "sharing": SpaceSharingSettings["SharingType"],
+            "remote_access": SpaceSettings.get("RemoteAccess", "DISABLED"),
             "tags": {t["Key"]: t["Value"] for t in Tags}}  # fmt: skip
+
+    def update_space(self, DomainId: str, SpaceName: str, SpaceSettings: dict[str, Any]) -> None:
+        if "RemoteAccess" in SpaceSettings:
+            self.state.spaces[SpaceName]["remote_access"] = SpaceSettings["RemoteAccess"]
 
     def delete_space(self, DomainId: str, SpaceName: str) -> None:
         del self.state.spaces[SpaceName]
@@ -193,6 +199,7 @@ class Account:
 
     def delete_secret(self, SecretId: str, ForceDeleteWithoutRecovery: bool) -> None:
         self.state.secrets = {u: a for u, a in self.state.secrets.items() if a != SecretId}
+        self.state.access_keys = {u: a for u, a in self.state.access_keys.items() if a != SecretId}
 
     def deregister_managed_instance(self, InstanceId: str) -> None:
         for user, found in list(self.state.registrations.items()):
@@ -381,6 +388,7 @@ def leaving_bob() -> State:
     state.spaces["bob-space"] = {"owner": "bob", "sharing": "Private"}
     state.apps = [{"SpaceName": "bob-space", "AppType": "JupyterLab", "AppName": "default"}]
     state.secrets["bob"] = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:bob-x"
+    state.access_keys["bob"] = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:bob-k"
     state.registrations["bob"] = ["mi-0123456789abcdef0"]
     return state
 
@@ -394,7 +402,8 @@ def test_a_user_left_out_is_kept_without_prune_and_the_plan_says_what_prune_dele
     [kept] = result.kept
     assert (kept.step, kept.target, kept.action) == ("user", "bob", "keep")
     for part in ("1 app(s)", "space bob-space", "user profile bob", NAMES.user_role("bob"),
-                 NAMES.user_policy("bob"), "git token bob", "mi-0123456789abcdef0"):  # fmt: skip
+                 NAMES.user_policy("bob"), NAMES.user_access_policy("bob"), "git token bob",
+                 "remote-access keys bob", "mi-0123456789abcdef0"):  # fmt: skip
         assert part in kept.detail, part
 
 
@@ -405,12 +414,14 @@ def test_prune_offboards_a_user_in_order_and_keeps_the_home() -> None:
         ("space", "delete", "bob-space"),
         ("user profile", "delete", "bob"),
         ("iam role", "delete", NAMES.user_role("bob")),
+        ("iam user policy", "delete", NAMES.user_access_policy("bob")),
         ("iam user policy", "delete", NAMES.user_policy("bob")),
         ("git token", "delete", "bob"),
+        ("remote-access keys", "delete", "bob"),
         ("ssm registration", "delete", "mi-0123456789abcdef0"),
     ]
     role = result.changes[2]
-    assert [c.op for c in role.calls] == ["detach_role_policy", "delete_role"]
+    assert [c.op for c in role.calls] == ["detach_role_policy"] * 2 + ["delete_role"]
     assert [k.step for k in result.kept] == ["home"] and "kept" in result.kept[0].reason
     after = Account(state).run(result)
     assert "bob" not in after.profiles and NAMES.user_role("bob") not in after.roles
@@ -428,13 +439,13 @@ def test_a_profile_smstudio_did_not_make_is_never_deleted() -> None:
 def test_an_existing_principal_loses_the_policy_and_tag_but_is_not_deleted() -> None:
     arn = f"arn:aws:iam::{ACCOUNT}:user/bob.smith"
     state = applied()
-    policy = state.policies[NAMES.user_policy("bob")]["arn"]
+    policies = [state.policies[p]["arn"] for p in NAMES.user_policies("bob")]
     del state.roles[NAMES.user_role("bob")]
-    state.principals[arn] = {"kind": "user", "name": "bob.smith", "attached": [policy],
+    state.principals[arn] = {"kind": "user", "name": "bob.smith", "attached": policies,
                              "tags": {"studiouserid": "bob"}}  # fmt: skip
     result = plan(team(WITHOUT_BOB), inputs(), state, Options(prune=True))
     user = next(c for c in result.changes if c.step == "iam user")
-    assert [c.op for c in user.calls] == ["detach_user_policy", "untag_user"]
+    assert [c.op for c in user.calls] == ["detach_user_policy"] * 2 + ["untag_user"]
     assert not [c for c in result.changes if c.step == "iam role"]
 
 
@@ -464,6 +475,25 @@ def test_a_declared_space_is_replaced_when_its_owner_changes() -> None:
     result = plan(team(text), inputs(), state)
     assert steps(result) == [("space", "replace", "churn")] and result.replacing
     assert [c.op for c in result.changes[0].calls] == ["delete_space", "create_space"]
+
+
+def test_remote_access_follows_the_team_file() -> None:
+    text = TEAM + '\n[[spaces]]\nname = "dev"\nowner = "alice"\nsharing = "Private"\n'
+    on = text + "remote_access = true\n"
+    created = plan(team(on), inputs(), applied())
+    create = next(c for c in created.changes if c.target == "dev")
+    assert create.calls[0].params["SpaceSettings"]["RemoteAccess"] == "ENABLED"
+    state = applied(on)
+    assert state.spaces["dev"]["remote_access"] == "ENABLED"
+    state.spaces["dev"]["remote_access"] = "DISABLED"  # switched off behind the team's back
+    drift = plan(team(on), inputs(), state)
+    assert steps(drift) == [("space", "update", "dev")]
+    assert drift.changes[0].calls[0].params == {
+        "DomainId": "d-000000000001", "SpaceName": "dev", "SpaceSettings": {"RemoteAccess": "ENABLED"}}
+    assert "drift: remote access is disabled" in drift.changes[0].reason
+    assert plan(team(on), inputs(), Account(state).run(drift)).changes == []
+    off = plan(team(text), inputs(), applied(on))
+    assert off.changes[0].calls[0].params["SpaceSettings"] == {"RemoteAccess": "DISABLED"}
 
 
 def test_a_missing_principal_is_bad_input() -> None:

@@ -43,3 +43,22 @@ def test_block_is_added_once_and_the_rest_is_untouched() -> None:
 def test_a_broken_block_is_refused() -> None:
     with pytest.raises(SmstudioError, match="not"):
         sshconfig.merge(sshconfig.BEGIN + "\nHost x\n", BLOCK)
+
+
+def test_remote_access_keys_are_merged_by_key_not_comment() -> None:
+    from smstudio.ssh import remote
+
+    one, two = "ssh-ed25519 AAAAone smstudio a", "ssh-ed25519 AAAAtwo smstudio b"
+    assert remote.merged_keys("", one) == one + "\n"
+    assert remote.merged_keys(one + "\n", "ssh-ed25519 AAAAone other comment") is None
+    assert remote.merged_keys(one + "\n", two) == f"{one}\n{two}\n"
+    many = "".join(f"ssh-ed25519 AAAA{n} c\n" for n in range(remote.MAX_KEYS))
+    kept = remote.merged_keys(many, two)
+    assert kept is not None and kept.splitlines()[-1] == two
+    assert len(kept.splitlines()) == remote.MAX_KEYS and "AAAA0 " not in kept
+
+
+def test_remote_access_block_keeps_the_first_host_key_seen() -> None:
+    block = sshconfig.config_block("p --transport auto", Path("/k"), Path("/kh"), "accept-new")
+    assert "  StrictHostKeyChecking accept-new\n" in block
+    assert "  StrictHostKeyChecking yes\n" in BLOCK

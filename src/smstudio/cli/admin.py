@@ -261,7 +261,9 @@ def iam_policy(
     apps' SSM managed instances. Names carry the team's namespace (its domain).
 
     The user policy confines USER to their own profile, spaces and apps (studiouserid
-    tag), the team's shared spaces, and the instance types the team file allows them.
+    tag), the team's shared spaces, and the instance types the team file allows them; the
+    access policy to their own secrets (git token, remote-access keys), SSH into their own
+    apps and remote access to their own spaces.
     """
     spec, _ = config.load(team)
     member = spec.user(user)
@@ -296,6 +298,8 @@ def iam_policy(
             **identity,
             "policy": roles.user_policy(user),
             "document": iam.user_policy(scope, spec.allowed_for(member)),
+            "access-policy": roles.user_access_policy(user),
+            "access-document": iam.user_access_policy(scope),
         },
         "execution-role": {
             "role": roles.execution_role,

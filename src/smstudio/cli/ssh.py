@@ -1,4 +1,4 @@
-"""SSH into Studio apps: `ssh`, `ssh-config`, `forward`, `ide`."""
+"""SSH into Studio apps: `ssh`, `connect`, `ssh-config`, `forward`, `ide`."""
 
 from __future__ import annotations
 
@@ -61,21 +61,73 @@ def ssh_command(
     raise typer.Exit(subprocess.call([*args, *(command or [])], env=env))
 
 
+@app.command(
+    "connect",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def connect_command(
+    space: Annotated[
+        str,
+        typer.Argument(
+            help="A space whose remote access the team file enables, or its host "
+            "default.<space>.<domain>.studio.sagemaker."
+        ),
+    ],
+    command: Annotated[
+        list[str] | None, typer.Argument(help="A command to run instead of a shell.")
+    ] = None,
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+) -> None:
+    """SSH into a running space by SageMaker's remote access (StartSession, as you), not
+    an SSM managed instance: your laptop's public key goes into your own remote-access
+    secret, the app's sshd reads it at login. `smstudio connect alice-dev -- hostname`."""
+    spec, sm = studio(team)
+    host = (
+        sshconfig.parse_host(space)
+        if "." in space
+        else sshconfig.StudioHost("default", space, apps.find_domain(sm, spec))
+    )
+    connect.running_app(sm, host)  # a clear error before ssh starts: missing, stopped
+    if not connect.remote_access_enabled(sm, host):
+        raise BadInput(
+            f"space {host.owner} does not have remote access enabled",
+            f"set `remote_access = true` for it in the team file and run `smstudio apply`, "
+            f"or use SSH over SSM: `smstudio ssh {host.name}`",
+        )
+    args = connect.ssh_args(host, spec.domain.region, [], transport="remote-access")
+    raise typer.Exit(subprocess.call([*args, *(command or [])]))
+
+
 @app.command("ssh-config")
 def ssh_config(
     team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
     config_file: Annotated[Path, typer.Option("--file", help="The ssh config to update.")] = Path(
         "~/.ssh/config"
     ),
+    transport: Annotated[
+        str,
+        typer.Option(
+            help="How ssh reaches an app: ssm (an SSM managed instance the app registers; "
+            "every app with sshd), remote-access (SageMaker's StartSession; spaces with "
+            "remote access), auto (remote access where a space has it, else SSM).",
+        ),
+    ] = "ssm",
     dry_run: Annotated[bool, typer.Option(help="Print the block, change nothing.")] = False,
 ) -> None:
     """Write one managed block in ~/.ssh/config for every Studio app (idempotent; the
     rest of the file is left as it is): then `ssh <app>.<user-or-space>.<domain>
     .studio.sagemaker` works, and VS Code Remote-SSH and PyCharm see the same hosts."""
+    if transport not in connect.TRANSPORTS:
+        raise BadInput(
+            f"--transport {transport!r} is not one of {', '.join(connect.TRANSPORTS)}",
+            "pick ssm, remote-access or auto",
+        )
     spec, sm = studio(team)
     keys = connect.ssh_dir() / "keys"
-    proxy = connect.proxy_command(spec.domain.region)
-    block = sshconfig.config_block(proxy, keys, connect.ssh_dir() / "known_hosts")
+    proxy = connect.proxy_command(spec.domain.region, transport)
+    block = sshconfig.config_block(
+        proxy, keys, connect.ssh_dir() / "known_hosts", connect.host_key_checking(transport)
+    )
     domain_id = apps.find_domain(sm, spec)
     if dry_run:
         out.print(escape(block), end="")

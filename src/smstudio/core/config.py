@@ -152,6 +152,9 @@ class Space(_Model):
     instance_type: InstanceType | None = None
     # its own idle timeout, within the team's min/max (SpaceSettings ... IdleSettings)
     idle_timeout_minutes: Annotated[int, Field(ge=60, le=525600)] | None = None
+    # a local IDE may connect by SageMaker's remote access (SpaceSettings.RemoteAccess,
+    # StartSession); only a Private space, as it acts for its owner alone
+    remote_access: bool = False
 
 
 ACCOUNT_ID = r"^\d{12}$"
@@ -207,6 +210,11 @@ class Team(_Model):
             if space.name in workspaces or space.name in names:
                 raise ValueError(
                     f"space {space.name}: the name of a user or of a user's own workspace"
+                )
+            if space.remote_access and space.sharing != "Private":
+                raise ValueError(
+                    f"space {space.name}: remote_access needs a Private space (a shared "
+                    "space acts for no single user, so no one's keys can open it)"
                 )
             idle = space.idle_timeout_minutes
             if idle is not None and (

@@ -20,6 +20,7 @@ SETTINGS_KEY: dict[str, str] = {
 NO_CUSTOM_IMAGES = frozenset({"JupyterServer"})  # its settings take no CustomImages
 SPACE_APP_TYPES = ("JupyterLab", "CodeEditor")  # new Studio: one app per space
 SPACE_APP_NAME = "default"  # ... and it is called this
+SSHD_PORT = 2222  # the app's sshd (ssh/start-sshd.sh), on 127.0.0.1 in the container
 # An AppImageConfig's per-app-type configurations.
 APP_IMAGE_CONFIG_KEYS = (
     "KernelGatewayImageConfig",
@@ -77,3 +78,12 @@ NAME_MAX = 63  # user profile, space, image and app image config names
 STUDIO_USER_TAG = "studiouserid"  # IAM matches it to the caller's principal tag
 MANAGED_BY_TAG = "smstudio:managed-by"  # what smstudio made, with its team's name
 GIT_NAME_TAG, GIT_EMAIL_TAG = "smstudio:git-name", "smstudio:git-email"
+
+
+# Users' own secrets in Secrets Manager, one per kind: smstudio/<domain>/<user>/<kind>
+GIT_TOKEN, ACCESS_KEYS = "git-token", "remote-access-keys"
+
+
+def user_secret_name(domain_id: str, user: str, kind: str) -> str:
+    """Also in the app: lcc/lib/studio.py (git token), ssh/authorized_keys.py (keys)."""
+    return f"smstudio/{domain_id}/{user}/{kind}"

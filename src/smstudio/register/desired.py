@@ -180,8 +180,8 @@ def jupyterlab_settings(team: Team) -> dict[str, Any]:
 
 
 def space_request(space: Space, team: Team, domain_id: str) -> dict[str, Any]:
-    """CreateSpace's parameters for a declared space: its owner, sharing type, app type
-    and default instance type, tagged with its owner's studiouserid."""
+    """CreateSpace's parameters for a declared space: its owner, sharing type, app type,
+    default instance type and remote access, tagged with its owner's studiouserid."""
     instance = space.instance_type or team.defaults.instance_type
     return {
         "DomainId": domain_id,
@@ -202,6 +202,7 @@ def space_request(space: Space, team: Team, domain_id: str) -> dict[str, Any]:
                     else {}
                 ),
             },
+            **({"RemoteAccess": "ENABLED"} if space.remote_access else {}),
         },
         "Tags": [{"Key": STUDIO_USER_TAG, "Value": space.owner}],
     }

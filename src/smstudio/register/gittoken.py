@@ -12,8 +12,7 @@ from smstudio.core.sagemaker import SageMaker
 
 
 def secret_name(domain_id: str, user: str) -> str:
-    """Also in lcc/lib/studio.py, which runs in the app."""
-    return f"smstudio/{domain_id}/{user}/git-token"
+    return facts.user_secret_name(domain_id, user, facts.GIT_TOKEN)
 
 
 def store(sm: SageMaker, secrets: Any, domain_id: str, user: str, token: str) -> str:

@@ -25,6 +25,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from smstudio.core import facts
 from smstudio.core.facts import STUDIO_USER_TAG
 from smstudio.workspaces import usage
 
@@ -75,6 +76,12 @@ class Names:
     def user_policy(self, user: str) -> str:
         return self._name(f"user-{user}")
 
+    def user_access_policy(self, user: str) -> str:
+        return self._name(f"access-{user}")
+
+    def user_policies(self, user: str) -> list[str]:
+        return [self.user_policy(user), self.user_access_policy(user)]
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -88,11 +95,13 @@ class Scope:
     def ssm(self, resource: str) -> str:
         return f"arn:aws:ssm:{self.region}:{self.account}:{resource}"
 
-    def secret(self, user: str) -> str:
-        """Users' git tokens (smstudio.register.gittoken). `*` after the name: Secrets Manager adds
-        a 6-character suffix, and a secret not made yet is named without it."""
+    def secret(self, user: str, kind: str = facts.GIT_TOKEN) -> str:
+        """Users' secrets: git tokens (smstudio.register.gittoken) and the public keys
+        remote access lets in (smstudio.ssh.remote); all of a user's for kind "". `*` after
+        the name: Secrets Manager adds a 6-character suffix, and a secret not made yet is
+        named without it."""
         prefix = f"arn:aws:secretsmanager:{self.region}:{self.account}:secret"
-        return f"{prefix}:smstudio/{self.domain_id}/{user}/git-token*"
+        return f"{prefix}:{facts.user_secret_name(self.domain_id, user, kind)}*"
 
     def role(self, name: str) -> str:
         return f"arn:aws:iam::{self.account}:role/{name}"
@@ -110,12 +119,16 @@ def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
     and delete their own spaces (the owner is the profile their studiouserid tag names)
     and start and stop apps in them; start apps in shared spaces; start and stop their own
     Studio Classic apps; only on their allowed instance types, which a request must name;
-    store their own git token; SSH into their own apps; read the domain's listings."""
+    read the domain's listings. The rest (secrets, SSH) is `user_access_policy`."""
     d = scope.domain_id
     me = {"ArnLike": {"sagemaker:OwnerUserProfileArn": scope.own_profile(CALLER)}}
-    types = {
-        "Null": {"sagemaker:InstanceTypes": "false"},
-        "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": allowed_instance_types},
+    # each request names its instance types (the Allows), and only allowed ones (the one
+    # Deny, so the list is written once: IAM's 6144 characters hold many types)
+    types = {"Null": {"sagemaker:InstanceTypes": "false"}}
+    # which spaces take remote access is the team file's to say (apply, as the platform
+    # team): a user may not switch it on, on a new space or their own
+    team_file_says_remote_access = {
+        "StringNotEqualsIfExists": {"sagemaker:RemoteAccess": "ENABLED"}
     }
     return _doc(
         {
@@ -126,14 +139,11 @@ def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
                 "sagemaker:ListApps",
                 "sagemaker:ListSpaces",
                 "sagemaker:ListUserProfiles",
-                "ssm:DescribeInstanceInformation",
-                "ssm:GetCommandInvocation",
-                "ssm:ListCommandInvocations",
             ],
             "Resource": ["*"],
         },
         {
-            "Sid": "DescribeTheDomainItsSpacesAndApps",
+            "Sid": "DescribeDomainSpacesApps",
             "Effect": "Allow",
             "Action": [
                 "sagemaker:DescribeDomain",
@@ -160,8 +170,8 @@ def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
             "Resource": [scope.arn(f"space/{d}/*")],
             "Condition": {
                 **me,
+                **team_file_says_remote_access,
                 "StringEquals": {"sagemaker:SpaceSharingType": ["Private", "Shared"]},
-                "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": allowed_instance_types},
             },
         },
         {
@@ -178,21 +188,21 @@ def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
             },
         },
         {
-            "Sid": "UpdateOwnSpacesOnAllowedInstanceTypes",
+            "Sid": "UpdateOwnSpaces",
             "Effect": "Allow",
             "Action": ["sagemaker:UpdateSpace"],
             "Resource": [scope.arn(f"space/{d}/*")],
-            "Condition": {**me, **types},
+            "Condition": {**me, **types, **team_file_says_remote_access},
         },
         {
-            "Sid": "DeleteOwnSpacesAndTheirApps",
+            "Sid": "DeleteOwnSpacesApps",
             "Effect": "Allow",
             "Action": ["sagemaker:DeleteSpace", "sagemaker:DeleteApp"],
             "Resource": [scope.arn(f"space/{d}/*"), scope.arn(f"app/{d}/*")],
             "Condition": me,
         },
         {
-            "Sid": "StartAppsInOwnPrivateSpaces",
+            "Sid": "AppsInOwnPrivateSpaces",
             "Effect": "Allow",
             "Action": ["sagemaker:CreateApp"],
             "Resource": [scope.arn(f"app/{d}/*")],
@@ -203,11 +213,22 @@ def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
             },
         },
         {
-            "Sid": "StartAppsInSharedSpaces",
+            "Sid": "AppsInSharedSpaces",
             "Effect": "Allow",
             "Action": ["sagemaker:CreateApp"],
             "Resource": [scope.arn(f"app/{d}/*")],
             "Condition": {**types, "StringEquals": {"sagemaker:SpaceSharingType": "Shared"}},
+        },
+        {
+            "Sid": "AllowedInstanceTypesOnly",
+            "Effect": "Deny",
+            "Action": ["sagemaker:CreateSpace", "sagemaker:UpdateSpace", "sagemaker:CreateApp"],
+            "Resource": [scope.arn(f"space/{d}/*"), scope.arn(f"app/{d}/*")],
+            "Condition": {
+                "ForAnyValue:StringNotEquals": {
+                    "sagemaker:InstanceTypes": [*allowed_instance_types, "system"]
+                }
+            },
         },
         {
             "Sid": "OwnKernelGatewayApps",
@@ -239,21 +260,55 @@ def user_policy(scope: Scope, allowed_instance_types: list[str]) -> Policy:
             "Resource": [scope.arn(f"app/{d}/{CALLER}/*")],
             "Condition": {"Null": {"sagemaker:OwnerUserProfileArn": "true"}},
         },
+    )
+
+
+def user_access_policy(scope: Scope) -> Policy:
+    """What one data scientist may do beyond Studio itself, in a policy of its own (IAM
+    takes 6144 characters per managed policy): store their own git token and
+    remote-access keys; SSH into their own apps; connect by remote access to their own
+    spaces (which spaces take it is the team file's to say)."""
+    return _doc(
         {
-            "Sid": "CreateOwnGitToken",
+            "Sid": "FindOwnAppsInSsm",
+            "Effect": "Allow",
+            "Action": [
+                "ssm:DescribeInstanceInformation",
+                "ssm:GetCommandInvocation",
+                "ssm:ListCommandInvocations",
+            ],
+            "Resource": ["*"],
+        },
+        {
+            "Sid": "CreateOwnSecrets",
             "Effect": "Allow",
             "Action": ["secretsmanager:CreateSecret", "secretsmanager:TagResource"],
-            "Resource": [scope.secret(CALLER)],
+            "Resource": [scope.secret(CALLER, "")],
             "Condition": {
                 "StringEquals": {f"aws:RequestTag/{TAG}": CALLER},
                 "ForAllValues:StringEquals": {"aws:TagKeys": [TAG, "managed-by"]},
             },
         },
         {
-            "Sid": "UpdateOwnGitToken",
+            # a git token, the public keys remote access lets in: the user's own
+            "Sid": "UpdateOwnSecrets",
             "Effect": "Allow",
             "Action": ["secretsmanager:PutSecretValue"],
-            "Resource": [scope.secret(CALLER)],
+            "Resource": [scope.secret(CALLER, "")],
+        },
+        {
+            # the keys are read to add one (a token, once stored, is for the apps only)
+            "Sid": "ReadOwnRemoteAccessKeys",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [scope.secret(CALLER, facts.ACCESS_KEYS)],
+        },
+        {
+            "Sid": "RemoteAccessOwnSpaces",
+            "Effect": "Allow",
+            "Action": ["sagemaker:StartSession"],
+            "Resource": [scope.arn(f"space/{scope.domain_id}/*")],
+            "Condition": {"StringEquals": {f"sagemaker:ResourceTag/{TAG}": CALLER}},
         },
         {
             "Sid": "SshIntoOwnApps",
@@ -360,10 +415,10 @@ def execution_role_policy(
             ],
         },
         {
-            "Sid": "GitTokenOfTheAppsUser",
+            "Sid": "SecretsOfTheAppsUser",
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue"],
-            "Resource": [scope.secret(APP_USER)],
+            "Resource": [scope.secret(APP_USER, "")],
             "Condition": {"StringEquals": {f"secretsmanager:ResourceTag/{TAG}": APP_USER}},
         },
         {

@@ -553,13 +553,11 @@ class _Planner:
 
     # --- users and spaces ------------------------------------------------------------
 
-    def user(self, user: User, domain: str | None) -> str | None:
-        policy_name = self.names.user_policy(user.name)
-        document = iam.user_policy(self.scope, self.team.allowed_for(user))
+    def managed_policy(self, policy_name: str, document: Any, domain: str | None) -> str | None:
+        """Create the managed policy, or give it a new default version when it differs."""
         have = self.state.policies.get(policy_name)
-        policy_id = None
         if have is None:
-            policy_id = self.add(
+            return self.add(
                 "iam user policy",
                 "create",
                 policy_name,
@@ -577,30 +575,36 @@ class _Planner:
                 reason="missing",
                 needs=[domain],
             )
-        elif have["document"] != document:
-            arn = have["arn"]
-            # IAM keeps at most 5 versions: drop the oldest non-default ones first.
-            old = sorted(have["versions"], key=lambda v: int(str(v).lstrip("v") or 0))[:-3]
-            calls = [
-                Call("iam", "delete_policy_version", {"PolicyArn": arn, "VersionId": v})
-                for v in old
-            ]
-            calls.append(
-                Call(
-                    "iam",
-                    "create_policy_version",
-                    {"PolicyArn": arn, "PolicyDocument": _json(document), "SetAsDefault": True},
-                )
+        if have["document"] == document:
+            return None
+        arn = have["arn"]
+        # IAM keeps at most 5 versions: drop the oldest non-default ones first.
+        old = sorted(have["versions"], key=lambda v: int(str(v).lstrip("v") or 0))[:-3]
+        calls = [
+            Call("iam", "delete_policy_version", {"PolicyArn": arn, "VersionId": v}) for v in old
+        ]
+        calls.append(
+            Call(
+                "iam",
+                "create_policy_version",
+                {"PolicyArn": arn, "PolicyDocument": _json(document), "SetAsDefault": True},
             )
-            policy_id = self.add(
-                "iam user policy",
-                "new version",
-                policy_name,
-                calls,
-                reason="differs",
-                needs=[domain],
-            )
-        policy_arn = self.arn("policy", policy_name)
+        )
+        return self.add(
+            "iam user policy", "new version", policy_name, calls, reason="differs", needs=[domain]
+        )
+
+    def user(self, user: User, domain: str | None) -> str | None:
+        documents = {
+            self.names.user_policy(user.name): iam.user_policy(
+                self.scope, self.team.allowed_for(user)
+            ),
+            self.names.user_access_policy(user.name): iam.user_access_policy(self.scope),
+        }
+        policy_ids = {
+            name: self.managed_policy(name, document, domain)
+            for name, document in documents.items()
+        }
         tag = [{"Key": facts.STUDIO_USER_TAG, "Value": user.name}]
         if user.iam_principal:
             principal = self.state.principals.get(user.iam_principal)
@@ -629,16 +633,18 @@ class _Planner:
             trust = iam.user_trust_policy(self.state.account, self.team.identity.saml_provider)
             role_id = self.role(name, trust, None, tag, hours * 3600)
             attached = (self.state.roles.get(name) or {}).get("attached", [])
-        if policy_arn not in attached:
-            self.add(
-                "iam user policy",
-                "attach",
-                policy_name,
-                [Call("iam", f"attach_{kind}_policy", {**key, "PolicyArn": policy_arn})],
-                f"(to {name})",
-                "not attached",
-                [policy_id, role_id],
-            )
+        for policy_name, policy_id in policy_ids.items():
+            policy_arn = self.arn("policy", policy_name)
+            if policy_arn not in attached:
+                self.add(
+                    "iam user policy",
+                    "attach",
+                    policy_name,
+                    [Call("iam", f"attach_{kind}_policy", {**key, "PolicyArn": policy_arn})],
+                    f"(to {name})",
+                    "not attached",
+                    [policy_id, role_id],
+                )
         tags = desired.profile_tags(user) + self.managed
         profile = self.state.profiles.get(user.name)
         if profile is None:
@@ -703,6 +709,26 @@ class _Planner:
                     needs,
                 )
                 continue
+            remote = "ENABLED" if space.remote_access else "DISABLED"
+            if have.get("remote_access", "DISABLED") != remote:
+                self.add(
+                    "space",
+                    "update",
+                    space.name,
+                    [
+                        Call(
+                            "sagemaker",
+                            "update_space",
+                            {
+                                "DomainId": self.domain_ref,
+                                "SpaceName": space.name,
+                                "SpaceSettings": {"RemoteAccess": remote},
+                            },
+                        )
+                    ],
+                    f"(remote access {remote.lower()})",
+                    f"drift: remote access is {have.get('remote_access', 'DISABLED').lower()}",
+                )
             tags = have.get("tags") or {}
             if tags.get(facts.MANAGED_BY_TAG) != self.team.namespace:
                 self.add(
@@ -815,24 +841,25 @@ class _Planner:
                 home = "its home emptied before"
                 calls.append(Call("smstudio", "delete_home_config", ident))
             planned.append(("user profile", user, calls, f"(its Classic apps too; {home})"))
-        policy_arn = self.arn("policy", what["policy"]) if what["policy"] else None
+        policy_arns = [self.arn("policy", p) for p in what["policies"]]
         for principal in (state.principals[a] for a in sorted(state.principals)):
-            if policy_arn not in principal["attached"]:
+            theirs = [a for a in policy_arns if a in principal["attached"]]
+            if not theirs:
                 continue
             kind, name = principal["kind"], principal["name"]
             key = {"UserName": name} if kind == "user" else {"RoleName": name}
-            calls = [Call("iam", f"detach_{kind}_policy", {**key, "PolicyArn": policy_arn})]
+            calls = [Call("iam", f"detach_{kind}_policy", {**key, "PolicyArn": a}) for a in theirs]
             if principal["tags"].get(facts.STUDIO_USER_TAG) == user:
                 calls.append(
                     Call("iam", f"untag_{kind}", {**key, "TagKeys": [facts.STUDIO_USER_TAG]})
                 )
+            lost = " and ".join(a.rsplit("/", 1)[-1] for a in theirs)
             planned.append(
                 (
                     f"iam {kind}",
                     name,
                     calls,
-                    f"(keeps the {kind}; loses "
-                    f"{what['policy']} and its {facts.STUDIO_USER_TAG} tag)",
+                    f"(keeps the {kind}; loses {lost} and its {facts.STUDIO_USER_TAG} tag)",
                 )
             )
         if what["role"]:
@@ -847,29 +874,26 @@ class _Planner:
             ]
             calls.append(Call("iam", "delete_role", {"RoleName": what["role"]}))
             planned.append(("iam role", what["role"], calls, f"({user}'s identity)"))
-        if what["policy"]:
-            policy = state.policies[what["policy"]]
+        for policy_name in what["policies"]:
+            policy = state.policies[policy_name]
             calls = [
                 Call("iam", "delete_policy_version", {"PolicyArn": policy["arn"], "VersionId": v})
                 for v in policy["versions"]
             ]
             calls.append(Call("iam", "delete_policy", {"PolicyArn": policy["arn"]}))
-            planned.append(("iam user policy", what["policy"], calls, f"({user}'s)"))
-        if user in state.secrets:
-            planned.append(
-                (
-                    "git token",
-                    user,
-                    [
-                        Call(
-                            "secretsmanager",
-                            "delete_secret",
-                            {"SecretId": state.secrets[user], "ForceDeleteWithoutRecovery": True},
-                        )
-                    ],
-                    "(its secret)",
+            planned.append(("iam user policy", policy_name, calls, f"({user}'s)"))
+        for what_secret, arns in (("git token", state.secrets),
+                                  ("remote-access keys", state.access_keys)):  # fmt: skip
+            if user in arns:
+                delete = {"SecretId": arns[user], "ForceDeleteWithoutRecovery": True}
+                planned.append(
+                    (
+                        what_secret,
+                        user,
+                        [Call("secretsmanager", "delete_secret", delete)],
+                        "(its secret)",
+                    )
                 )
-            )
         for instance in state.registrations.get(user, []):
             planned.append(
                 (

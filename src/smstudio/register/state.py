@@ -51,9 +51,11 @@ class State:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # {arn, tags, home}
     spaces: dict[str, dict[str, Any]] = field(default_factory=dict)  # {owner, sharing, tags}
     # for what offboarding deletes (departed users, removed spaces): their live apps,
-    # git-token secrets and SSM registrations
+    # git-token and remote-access-key secrets and SSM registrations
     apps: list[dict[str, str]] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # user -> secret ARN
+    # user -> the ARN of their remote-access public keys' secret (smstudio.ssh.remote)
+    access_keys: dict[str, str] = field(default_factory=dict)
     registrations: dict[str, list[str]] = field(default_factory=dict)  # user -> instances
 
     def to_json(self) -> dict[str, Any]:
@@ -300,6 +302,8 @@ def _people(reader: Reader, team: Team, state: State) -> None:
         state.spaces[found["SpaceName"]] = {
             "owner": (found.get("OwnershipSettingsSummary") or {}).get("OwnerUserProfileName"),
             "sharing": (found.get("SpaceSharingSettingsSummary") or {}).get("SharingType"),
+            "remote_access": (found.get("SpaceSettingsSummary") or {}).get("RemoteAccess")
+            or "DISABLED",
         }
     leaving = sorted(leavers(team, state))
     # whose a space is, beyond its owner, only its tags say (a declared space is tagged
@@ -329,12 +333,18 @@ def _people(reader: Reader, team: Team, state: State) -> None:
     secrets = reader.client("secretsmanager")
     ssm = reader.client("ssm")
 
-    def secret(user: str) -> tuple[str, str | None]:
+    def described(name: str) -> str | None:
         try:
-            found = secrets.describe_secret(SecretId=gittoken.secret_name(domain_id, user))
+            found = secrets.describe_secret(SecretId=name)
         except secrets.exceptions.ResourceNotFoundException:
-            return user, None
-        return user, None if found.get("DeletedDate") else str(found["ARN"])
+            return None
+        return None if found.get("DeletedDate") else str(found["ARN"])
+
+    def secret(user: str) -> tuple[str, str | None]:
+        return user, described(gittoken.secret_name(domain_id, user))
+
+    def access_keys(user: str) -> tuple[str, str | None]:
+        return user, described(facts.user_secret_name(domain_id, user, facts.ACCESS_KEYS))
 
     def registrations(user: str) -> tuple[str, list[str]]:
         found = []
@@ -354,6 +364,9 @@ def _people(reader: Reader, team: Team, state: State) -> None:
     for user, arn in reader.each(leaving, secret):
         if arn:
             state.secrets[user] = arn
+    for user, arn in reader.each(leaving, access_keys):
+        if arn:
+            state.access_keys[user] = arn
     for user, instances in reader.each(leaving, registrations):
         if instances:
             state.registrations[user] = instances
@@ -361,16 +374,18 @@ def _people(reader: Reader, team: Team, state: State) -> None:
 
 def leavers(team: Team, state: State) -> dict[str, dict[str, Any]]:
     """Users the team file no longer has, of whom something smstudio made for this team
-    is left: {user: {profile: bool, role: name|None, policy: name|None}}. A profile counts
-    when tagged smstudio:managed-by=<team>; IAM names carry the team's namespace."""
+    is left: {user: {profile: bool, role: name|None, policies: [name, ...]}}. A profile
+    counts when tagged smstudio:managed-by=<team>; IAM names carry the team's namespace."""
     users = {u.name for u in team.users}
     names = iam.Names(team.namespace)
-    current = {names.user_role(u) for u in users} | {names.user_policy(u) for u in users}
+    current = {names.user_role(u) for u in users}
+    current |= {p for u in users for p in names.user_policies(u)}
     prefix = names.user_policy("")
+    policy_prefixes = names.user_policies("")
     found: dict[str, dict[str, Any]] = {}
 
     def entry(user: str) -> dict[str, Any]:
-        return found.setdefault(user, {"profile": False, "role": None, "policy": None})
+        return found.setdefault(user, {"profile": False, "role": None, "policies": []})
 
     for name, profile in state.profiles.items():
         if name not in users and profile["tags"].get(facts.MANAGED_BY_TAG) == team.namespace:
@@ -383,9 +398,10 @@ def leavers(team: Team, state: State) -> dict[str, dict[str, Any]]:
         entry(user)["role"] = name
         for arn in role["attached"]:
             role_users[arn] = user
-    for name, policy in state.policies.items():
-        if name.startswith(prefix) and name not in current:
-            entry(role_users.get(policy["arn"]) or name[len(prefix) :])["policy"] = name
+    for name, policy in sorted(state.policies.items()):
+        start = next((p for p in policy_prefixes if name.startswith(p)), None)
+        if start is not None and name not in current:
+            entry(role_users.get(policy["arn"]) or name[len(start) :])["policies"].append(name)
     return {u: found[u] for u in sorted(found) if u and u not in users}
 
 

@@ -22,7 +22,7 @@ from smstudio.core import aws, project
 from smstudio.core.config import Team
 from smstudio.core.errors import SmstudioError
 from smstudio.core.sagemaker import App, AppId, SageMaker
-from smstudio.ssh import ssm
+from smstudio.ssh import remote, ssm
 from smstudio.ssh.sshconfig import USER, StudioHost, parse_host, pin_host_keys
 from smstudio.workspaces import apps
 
@@ -159,10 +159,47 @@ def ready_env(host: StudioHost, instance_id: str) -> dict[str, str]:
     return {**os.environ, READY: f"{host.name} {instance_id}"}
 
 
-def proxy(clients: Any, host: StudioHost, region: str) -> int:
+TRANSPORTS = ("ssm", "remote-access", "auto")
+
+
+def remote_access_enabled(sm: SageMaker, host: StudioHost) -> bool:
+    """Whether the host's space (from ListSpaces) has SpaceSettings.RemoteAccess on."""
+    for space in sm.spaces(host.domain):
+        if space["SpaceName"] == host.owner:
+            return (space.get("SpaceSettingsSummary") or {}).get("RemoteAccess") == "ENABLED"
+    return False
+
+
+def remote_proxy(clients: Any, host: StudioHost, region: str) -> None:
+    """ProxyCommand over SageMaker's remote access: the laptop's public key into the
+    user's remote-access secret, StartSession on the space's app, then the Session
+    Manager plugin in place of this process."""
+    sm = SageMaker.of(clients)
+    app, owner = running_app(sm, host)
+    if not app.get("SpaceName"):
+        raise SmstudioError(
+            f"{host.name}: remote access reaches spaces; {host.owner}'s KernelGateway app is "
+            "not in one",
+            "connect with SSH over SSM instead (`smstudio ssh`, or `ssh-config --transport ssm`)",
+        )
+    public_key = Path(f"{key_for(host)}.pub").read_text()
+    remote.store_key(clients.client("secretsmanager"), host.domain, owner, public_key)
+    session = remote.start(clients.client("sagemaker"), host, app["AppArn"])
+    path = transport_path()
+    endpoint = remote.ssm_endpoint(region, aws.env_endpoint("ssm"))
+    remote.exec_plugin(remote.plugin_command(session, region, app["AppArn"], endpoint, path), path)
+
+
+def proxy(clients: Any, host: StudioHost, region: str, transport: str = "ssm") -> int:
     """ProxyCommand: the pre-flight (key pushed), then `aws ssm start-session` with
     AWS-StartSSHSession in place of this process; the same in AWS and in the local
-    Studio, where only the Session Manager plugin is its stand-in."""
+    Studio, where only the Session Manager plugin is its stand-in. With `remote-access`
+    (or `auto`, for a space that has it), SageMaker's StartSession instead."""
+    if transport == "remote-access" or (
+        transport == "auto" and remote_access_enabled(SageMaker.of(clients), host)
+    ):
+        remote_proxy(clients, host, region)
+        return 0  # not reached
     name, _, instance_id = os.environ.get(READY, "").partition(" ")
     if name != host.name or not instance_id:
         instance_id = preflight(clients, host, region)
@@ -175,7 +212,7 @@ def proxy(clients: Any, host: StudioHost, region: str) -> int:
     return 0  # not reached
 
 
-def proxy_command(region: str) -> str:
+def proxy_command(region: str, transport: str = "ssm") -> str:
     """The ProxyCommand for ssh: this interpreter, with the endpoint settings in force now
     (so plain `ssh` reaches the same Studio without sourcing anything). Access keys are
     written into it only for the local Studio's own keys; AWS credentials stay where the
@@ -183,19 +220,27 @@ def proxy_command(region: str) -> str:
     keys = ENV_KEYS if local_studio() else ENDPOINT_KEYS
     env = " ".join(f"{k}={shlex.quote(os.environ[k])}" for k in keys if k in os.environ)
     prefix = f"env {env} " if env else ""
-    return f"{prefix}{shlex.quote(sys.executable)} -m smstudio.sshproxy --region {region}"
+    choice = f" --transport {transport}" if transport != "ssm" else ""
+    return f"{prefix}{shlex.quote(sys.executable)} -m smstudio.sshproxy --region {region}{choice}"
 
 
-def ssh_args(host: StudioHost, region: str, extra: list[str]) -> list[str]:
+def host_key_checking(transport: str) -> str:
+    """SSM pins the app's host keys (read through Run Command) before ssh connects;
+    remote access has no such channel, so the first key seen is kept (on the home, it
+    stays the same across restarts) and any other is refused."""
+    return "yes" if transport == "ssm" else "accept-new"
+
+
+def ssh_args(host: StudioHost, region: str, extra: list[str], transport: str = "ssm") -> list[str]:
     known = known_hosts()
     return [
         "ssh",
-        "-o", f"ProxyCommand={proxy_command(region)} %h",
+        "-o", f"ProxyCommand={proxy_command(region, transport)} %h",
         "-o", f"User={USER}",
         "-o", f"IdentityFile={key_for(host)}",
         "-o", "IdentitiesOnly=yes",
         "-o", f"UserKnownHostsFile={known}",
-        "-o", "StrictHostKeyChecking=yes",
+        "-o", f"StrictHostKeyChecking={host_key_checking(transport)}",
         "-o", "LogLevel=ERROR",
         *extra,
         host.name,

@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from smstudio.core import facts
 from smstudio.core.errors import BadInput, SmstudioError
 
 SUFFIX = ".studio.sagemaker"
-SSHD_PORT = 2222  # in the container, on 127.0.0.1: sshd runs as the app's user
+SSHD_PORT = facts.SSHD_PORT  # in the container, on 127.0.0.1: sshd runs as the app's user
 USER = "sagemaker-user"
 BEGIN = "# >>> smstudio: Studio apps over SSH (managed by `smstudio ssh-config`) >>>"
 END = "# <<< smstudio <<<"
@@ -46,7 +47,9 @@ def parse_host(name: str) -> StudioHost:
     return StudioHost(found["app"], found["owner"], found["domain"])
 
 
-def config_block(proxy_command: str, key_dir: Path, known_hosts: Path) -> str:
+def config_block(
+    proxy_command: str, key_dir: Path, known_hosts: Path, host_key_checking: str = "yes"
+) -> str:
     """One Host entry for every Studio app: the ProxyCommand reaches the app's sshd (SSM in
     AWS, the container in the local Studio) after pushing the laptop's public key and
     pinning the app's host key (read through the same Run Command), so ssh checks the
@@ -59,7 +62,7 @@ def config_block(proxy_command: str, key_dir: Path, known_hosts: Path) -> str:
         f"  IdentityFile {key_dir}/%h",
         "  IdentitiesOnly yes",
         f"  UserKnownHostsFile {known_hosts}",
-        "  StrictHostKeyChecking yes",
+        f"  StrictHostKeyChecking {host_key_checking}",
         "  ServerAliveInterval 30",
         "  ServerAliveCountMax 4",
         END,

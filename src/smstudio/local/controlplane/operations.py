@@ -50,6 +50,7 @@ def now() -> datetime:
 @dataclass
 class Context:
     region: str
+    caller: str = ""  # the caller's aws:userid (whose session StartSession opens)
 
 
 def _page(items: list[dict[str, Any]], params: Params, key: str) -> dict[str, Any]:
@@ -110,7 +111,9 @@ class ControlPlane:
 
     # --- plumbing -------------------------------------------------------------------
 
-    def handle(self, operation: str, params: Params, region: str) -> dict[str, Any]:
+    def handle(
+        self, operation: str, params: Params, region: str, caller: str = ""
+    ) -> dict[str, Any]:
         op = model.operation(operation)
         handler = self.handlers.get(operation)
         if handler is None:
@@ -119,7 +122,7 @@ class ControlPlane:
             )
         model.validate_input(op, params)
         with self.store.lock:
-            result = handler(params, Context(region))
+            result = handler(params, Context(region, caller))
             if not operation.startswith(READS):
                 self.store.save()
         model.validate_output(op, result)
@@ -637,8 +640,9 @@ class ControlPlane:
                     "SharingType": item.pop("SpaceSharingSettings")["SharingType"]
                 }
             settings = item.pop("SpaceSettings", None) or {}
-            if settings.get("AppType"):  # SpaceSettingsSummary: the app type, its storage
-                item["SpaceSettingsSummary"] = {"AppType": settings["AppType"]}
+            summary = self._pick(settings, "AppType", "RemoteAccess")
+            if summary:  # SpaceSettingsSummary: the app type, remote access, storage
+                item["SpaceSettingsSummary"] = summary
         return _page(self._summaries("ListSpaces", "Spaces", items), p, "Spaces")
 
     def op_DeleteSpace(self, p: Params, ctx: Context) -> dict[str, Any]:
@@ -779,6 +783,66 @@ class ControlPlane:
                 if mine and app["Status"] == "InService" and app["AppArn"] in endpoints:
                     return str(app["AppArn"])
         return None
+
+    # --- remote access -------------------------------------------------------------
+
+    def _remote_target(self, identifier: str, ctx: Context) -> dict[str, Any]:
+        """The running space app a StartSession's ResourceIdentifier names: the app's ARN
+        (app/<domain>/<space>/<type>/<name>) or its space's (space/<domain>/<space>)."""
+        prefix = self.arn(ctx, "")
+        kind, _, path = identifier.removeprefix(prefix).partition("/")
+        parts = path.split("/")
+        if not identifier.startswith(prefix) or kind not in ("app", "space"):
+            raise invalid(
+                f"ResourceIdentifier {identifier} is not the ARN of a space or a space's app "
+                f"in {self.account} {ctx.region}"
+            )
+        if len(parts) != {"app": 4, "space": 2}[kind]:
+            raise invalid(f"ResourceIdentifier {identifier} is not a well-formed {kind} ARN")
+        domain_id, space_name = parts[0], parts[1]
+        self._domain(domain_id)
+        space = self.store.table("spaces").get(f"{domain_id}/{space_name}")
+        if space is None:
+            raise not_found(f"Space {space_name} does not exist.")
+        settings = space.get("SpaceSettings") or {}
+        if settings.get("RemoteAccess") != "ENABLED":
+            raise invalid(
+                f"Remote access is not enabled for space {space_name}. Set "
+                "SpaceSettings.RemoteAccess to ENABLED with UpdateSpace, then start a session."
+            )
+        running = [
+            a for a in self._live_apps(domain_id, SpaceName=space_name)
+            if a["Status"] == "InService"
+            and (kind == "space" or a["AppArn"] == identifier)
+            and a["AppType"] in facts.SPACE_APP_TYPES
+        ]  # fmt: skip
+        if not running:
+            raise not_found(
+                f"No app is InService in space {space_name} for {identifier}; start the "
+                "space's app, then start a session."
+            )
+        return running[0]
+
+    def op_StartSession(self, p: Params, ctx: Context) -> dict[str, Any]:
+        """A remote IDE's session into a space's app: its sshd (127.0.0.1:2222 in the
+        app), through the same data channel as Session Manager's, one use per token."""
+        app = self._remote_target(p["ResourceIdentifier"], ctx)
+        session_id = f"{ctx.caller.rsplit(':', 1)[-1] or 'session'}-{secrets.token_hex(8)}"
+        token = secrets.token_urlsafe(24)
+        self.store.table("ssm-sessions")[session_id] = {
+            "Target": p["ResourceIdentifier"],
+            "AppArn": app["AppArn"],
+            "TokenValue": token,
+            "DocumentName": "",
+            "Parameters": {"portNumber": [str(facts.SSHD_PORT)]},
+            "Owner": ctx.caller,
+            "Started": now(),
+        }
+        return {
+            "SessionId": session_id,
+            "TokenValue": token,
+            "StreamUrl": f"wss://ssmmessages.{ctx.region}.amazonaws.com/v1/data-channel/{session_id}",
+        }
 
     # --- access and tags ------------------------------------------------------------
 

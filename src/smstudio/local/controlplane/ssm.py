@@ -329,7 +329,8 @@ class Ssm:
             if session is None or not secrets.compare_digest(session["TokenValue"], token):
                 raise ApiError("AccessDeniedException", "unknown session or wrong token", 403)
             session["TokenValue"] = ""  # one data channel per session
-            instance = self._instance(session["Target"])
+            # SageMaker's StartSession names the app itself; SSM's, a managed instance
+            app = session.get("AppArn") or self._instance(session["Target"]).get("App", "")
             self.store.save()
         port = session["Parameters"].get("portNumber", ["22"])[0]
-        return {"AppArn": instance.get("App", ""), "Port": int(port)}
+        return {"AppArn": app, "Port": int(port)}

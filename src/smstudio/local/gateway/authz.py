@@ -36,6 +36,7 @@ ACTIONS = {
 PASSED_ROLES = {"sagemaker": ("ExecutionRole", "RoleArn"), "ssm": ("IamRole",),
                 "lambda": ("Role",), "events": ("RoleArn",)}  # fmt: skip
 AWS_OWNED_DOCUMENT = re.compile(r"^(AWS|Amazon)-")
+SPACE_TARGET = re.compile(r":(app|space)/(?P<domain>[^/]+)/(?P<space>[^/]+)(/|$)")
 
 
 class Facts(Protocol):
@@ -135,6 +136,9 @@ def _sagemaker_keys(call: Call, region: str, facts: Facts) -> dict[str, Any]:
         context["sagemaker:OwnerUserProfileArn"] = _profile_arn(facts, region, domain, owner)
     if sharing:
         context["sagemaker:SpaceSharingType"] = sharing
+    remote = (params.get("SpaceSettings") or {}).get("RemoteAccess")
+    if remote:
+        context["sagemaker:RemoteAccess"] = str(remote)
     return context
 
 
@@ -177,6 +181,9 @@ def _template_values(call: Call, region: str, facts: Facts) -> dict[str, str]:
             values["UserProfileName"] = str(params["SpaceName"])
         if "AppType" in params:
             values["AppType"] = str(params["AppType"]).lower()
+        target = SPACE_TARGET.search(str(params.get("ResourceIdentifier", "")))
+        if target:  # StartSession: the space of the app (or the space) it names
+            values.update(DomainId=target["domain"], SpaceName=target["space"])
     elif call.service == "iam":
         for name in ("Role", "User", "Group", "InstanceProfile"):
             if f"{name}Name" in params:

@@ -39,12 +39,39 @@ def _normal(key: str) -> str:
     return re.sub(r"/(\$\{TagKey\}|tag-key|<key>)$", "/*", key).lower()
 
 
+# What the Service Authorization Reference has and parliament's copy does not yet:
+# SageMaker's remote access (StartSession on a space; sagemaker:RemoteAccess, the value of
+# SpaceSettings.RemoteAccess, on CreateSpace and UpdateSpace).
+ADDED_PRIVILEGES: dict[str, list[dict[str, Any]]] = {
+    "sagemaker": [
+        {
+            "privilege": "StartSession",
+            "resource_types": [
+                {"resource_type": "space*", "condition_keys": [], "dependent_actions": []}
+            ],
+        }
+    ],
+}
+ADDED_KEYS = {("sagemaker", "createspace"): ["sagemaker:RemoteAccess"],
+              ("sagemaker", "updatespace"): ["sagemaker:RemoteAccess"]}  # fmt: skip
+
+
+def _privilege(prefix: str, service: dict[str, Any], name: str) -> dict[str, Any] | None:
+    listed = [*service["privileges"], *ADDED_PRIVILEGES.get(prefix, [])]
+    found = next((p for p in listed if p["privilege"].lower() == name.lower()), None)
+    extra = ADDED_KEYS.get((prefix, name.lower()))
+    if found is None or not extra:
+        return found
+    keys = {"resource_type": "", "condition_keys": extra, "dependent_actions": []}
+    return {**found, "resource_types": [*found["resource_types"], keys]}
+
+
 @cache
 def action(prefix: str, name: str) -> Action | None:
     service = _data().get(prefix)
     if service is None:
         return None
-    found = next((p for p in service["privileges"] if p["privilege"].lower() == name.lower()), None)
+    found = _privilege(prefix, service, name)
     if found is None:
         return None
     templates = {r["resource"]: r for r in service["resources"]}

@@ -189,7 +189,7 @@ class Gateway:
     def dispatch(self, call: Call, caller: Caller, region: str, request: RawRequest) -> Response:
         try:
             if call.service == "sagemaker":
-                return _json(self.plane.handle(call.operation, call.params, region))
+                return _json(self.plane.handle(call.operation, call.params, region, caller.userid))
             if call.service == "ssm" and call.operation in self.ssm.handlers:
                 return _json(self.ssm.handle(call.operation, call.params, region, caller))
             if call.service == "sts":
