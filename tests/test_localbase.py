@@ -28,6 +28,13 @@ def test_local_base_has_python_venv_and_the_extra_cas(
     for cert in Path(localbase.HOST_CA_DIR).glob("*.crt"):
         assert host.file(f"/usr/local/share/ca-certificates/smstudio/{cert.name}").exists
     assert host.run("ls /var/cache/apt/archives/*.deb").rc != 0, "apt cache was trimmed"
+    # as the official slim images: no message catalogues or manuals, and apt keeps no caches
+    assert image.labels["io.smstudio.local-base-version"] == localbase.VERSION
+    assert host.run("ls -A /usr/share/locale /usr/share/man").stdout.split() == [
+        "/usr/share/locale:", "/usr/share/man:"]
+    assert host.run("apt-get update -q && apt-get install -y -q --no-install-recommends less && "
+                    "ls /var/cache/apt/*.bin /var/cache/apt/archives/*.deb").rc != 0  # fmt: skip
+    assert host.run("ls /usr/share/doc/less/").stdout.split() == ["copyright"]
 
 
 def test_local_base_is_reused(local_base: str) -> None:

@@ -62,6 +62,17 @@ def test_tools_every_app_needs(image: str, containers: TrackedContainers) -> Non
     assert host.file("/usr/sbin/sshd").exists
 
 
+def test_no_caches_or_test_suites_are_shipped(image: str, containers: TrackedContainers) -> None:
+    """What the size goals cut stays cut: apt's caches, the packaging tools' bytecode, the
+    packages' test suites; and what remains still works."""
+    host = testinfra.get_host(f"docker://{containers.sleeper(image).id}")
+    assert host.run("ls /var/cache/apt/*.bin /var/cache/apt/archives/*.deb").rc != 0
+    site = "/opt/smstudio/venv/lib/python3.11/site-packages"
+    assert host.run(f"find {site}/pip {site}/pipenv -name __pycache__ | grep -q .").rc != 0
+    assert not host.file(f"{site}/tornado/test").exists
+    assert host.run("pipenv --version && python -m virtualenv -q /tmp/v && /tmp/v/bin/pip -V").rc == 0
+
+
 def test_user_can_pip_install_into_the_environment(
     image: str, containers: TrackedContainers
 ) -> None:

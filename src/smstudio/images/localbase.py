@@ -25,7 +25,32 @@ HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
 PACKAGES = ("python3", "python3-venv", "ca-certificates")
 # Trimmed after install: nothing here is needed to build or run the images.
 TRIM = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
-        "usr/share/info", "var/log")  # fmt: skip
+        "usr/share/info", "usr/share/locale", "usr/share/groff", "usr/share/lintian",
+        "usr/share/linda", "var/log")  # fmt: skip
+# Bumped when what ensure() makes changes: an older local base is rebuilt.
+VERSION = "2"
+# The settings Debian's official (slim) images carry, so every later `apt-get install`
+# keeps no package caches, downloads no translations and unpacks no docs, manuals or
+# message catalogues (LANG is C.UTF-8): what the images build FROM in AWS behaves alike.
+APT_CLEAN = (
+    'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
+    '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
+    'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
+    '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
+    'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'
+)
+SETTINGS = {
+    "etc/apt/apt.conf.d/docker-clean": APT_CLEAN,
+    "etc/apt/apt.conf.d/docker-no-languages": 'Acquire::Languages "none";\n',
+    "etc/apt/apt.conf.d/docker-autoremove-suggests": (
+        'Apt::AutoRemove::SuggestsImportant "false";\n'
+    ),
+    "etc/dpkg/dpkg.cfg.d/docker": "".join(
+        f"path-exclude /usr/share/{d}/*\n"
+        for d in ("doc", "man", "groff", "info", "lintian", "linda", "locale")
+    )
+    + "path-include /usr/share/doc/*/copyright\n",
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +84,7 @@ def import_changes(request: LocalBaseRequest) -> list[str]:
         'CMD ["/bin/bash"]',
         "ENV LANG=C.UTF-8",
         f"LABEL io.smstudio.local-base={request.suite}",
+        f"LABEL io.smstudio.local-base-version={VERSION}",
     ]
 
 
@@ -88,11 +114,15 @@ def ensure(request: LocalBaseRequest, console: Console) -> str:
     engine = dockerhost.client()
     if not request.rebuild:
         try:
-            engine.images.get(request.tag)
+            found = engine.images.get(request.tag)
+        except docker.errors.ImageNotFound:
+            found = None
+        labels = (found.attrs.get("Config") or {}).get("Labels") or {} if found else {}
+        if found is not None and labels.get("io.smstudio.local-base-version") == VERSION:
             console.print(f"local base {request.tag} is present (use --rebuild to remake it)")
             return request.tag
-        except docker.errors.ImageNotFound:
-            pass
+        if found is not None:
+            console.print(f"local base {request.tag} is from an older smstudio: rebuilding it")
     _preflight()
     certs = extra_certificates(request.extra_ca_dir)
     started = time.monotonic()
@@ -104,6 +134,9 @@ def ensure(request: LocalBaseRequest, console: Console) -> str:
         for sub in TRIM:
             shutil.rmtree(rootfs / sub, ignore_errors=True)
             (rootfs / sub).mkdir(parents=True, exist_ok=True)
+        for name, text in SETTINGS.items():
+            (rootfs / name).parent.mkdir(parents=True, exist_ok=True)
+            (rootfs / name).write_text(text)
         _import(request, rootfs, console)
     finally:
         _unmount_below(workdir)
