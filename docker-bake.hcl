@@ -36,6 +36,23 @@ variable "AWSCLI_URL" {
 variable "AWSCLI_SHA256" {
   default = null
 }
+variable "CODE_EDITOR" {
+  # The codeeditor image's server: code-server (npm registry, works offline) or
+  # sagemaker-code-editor (AWS's own, from conda-forge: needs internet and the three below)
+  default = null
+}
+variable "MICROMAMBA_URL" {
+  # micromamba, to install sagemaker-code-editor, with its SHA-256, e.g.
+  # https://github.com/mamba-org/micromamba-releases/releases/download/<v>/micromamba-linux-64
+  default = null
+}
+variable "MICROMAMBA_SHA256" {
+  default = null
+}
+variable "SAGEMAKER_CODE_EDITOR_VERSION" {
+  # the conda-forge version to pin, e.g. the one your SageMaker Distribution release lists
+  default = null
+}
 variable "SOURCE_URL" {
   default = "https://github.com/smstudio/smstudio"
 }
@@ -127,6 +144,12 @@ target "codeeditor-core" {
   tags     = tags("codeeditor-core")
   context  = "images/codeeditor"
   contexts = { base = "target:base-core" }
+  args = {
+    CODE_EDITOR                   = CODE_EDITOR
+    MICROMAMBA_URL                = MICROMAMBA_URL
+    MICROMAMBA_SHA256             = MICROMAMBA_SHA256
+    SAGEMAKER_CODE_EDITOR_VERSION = SAGEMAKER_CODE_EDITOR_VERSION
+  }
 }
 
 target "datascience-core" {

@@ -2,7 +2,9 @@
 """The front of a Code Editor space on port 8888, where Studio's proxy sends
 `/codeeditor/default/...`: code-server has no base path (its pages use relative URLs and
 expect a proxy that strips the prefix), so this strips it and passes each request on to
-code-server on 127.0.0.1 (websockets piped both ways). It also answers Studio's idle
+code-server on 127.0.0.1 (websockets piped both ways; `--keep-prefix` passes paths on
+whole, for AWS's sagemaker-code-editor, which serves under the base path itself). It
+also answers Studio's idle
 check, `GET /codeeditor/default/api/idle` -> {"lastActiveTimestamp": ...}, the latest of:
 
 - a page or API request from the browser (not the idle check itself, not a websocket's
@@ -133,7 +135,8 @@ def stream_body(reader: Any, headers: list[tuple[str, str]], sink: socket.socket
         left -= len(data)
 
 
-def handle(client: socket.socket, upstream: tuple[str, int], base: str, activity: Activity) -> None:
+def handle(client: socket.socket, upstream: tuple[str, int], base: str, activity: Activity,
+           keep_prefix: bool = False) -> None:
     reader = client.makefile("rb")
     try:
         head = read_head(reader)
@@ -155,7 +158,7 @@ def handle(client: socket.socket, upstream: tuple[str, int], base: str, activity
         upgrade = "upgrade" in header(headers, "Connection").lower()
         if not upgrade:
             activity.touch()
-        rest = target[len(base) :]
+        rest = target if keep_prefix else target[len(base) :]
         server = socket.create_connection(upstream, timeout=30)
         server.settimeout(None)
         skip = {"connection", "keep-alive", "upgrade"}
@@ -184,6 +187,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--upstream", default="127.0.0.1:8889")
     parser.add_argument("--base-path", default="/codeeditor/default")
+    parser.add_argument("--keep-prefix", action="store_true",
+                        help="pass paths on whole (a server with its own base path)")  # fmt: skip
     args = parser.parse_args(argv)
     host, _, port = args.upstream.rpartition(":")
     activity = Activity()
@@ -194,8 +199,8 @@ def main(argv: list[str]) -> int:
     base = args.base_path.rstrip("/")
     while True:
         client, _ = listener.accept()
-        threading.Thread(target=handle, args=(client, (host, int(port)), base, activity),
-                         daemon=True).start()  # fmt: skip
+        threading.Thread(target=handle, args=(client, (host, int(port)), base, activity,
+                                              args.keep_prefix), daemon=True).start()  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ smstudio_begin() {
 }
 
 smstudio_end() {
+  steps_wait
   local ms; ms="$(smstudio_elapsed)"
   log_info "done in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s"
 }
@@ -73,28 +74,83 @@ smstudio_py() {
   fi
 }
 
-# run_budgeted NAME SECONDS COMMAND...: run COMMAND with its output in
-# ~/.smstudio/logs/NAME.log, and shown here when it ends; past SECONDS it is left running
-# in the background. Returns COMMAND's status, or 0 when it was left running.
-run_budgeted() {
+# Budgeted steps: COMMAND runs with its output in ~/.smstudio/logs/NAME.log, shown here
+# when it ends; past its SECONDS it is left running in the background.
+#   budgeted_start NAME SECONDS COMMAND...  starts it (steps started together run side by
+#                                          side: the script takes the longest, not the sum)
+#   budgeted_finish NAME                    waits for it; COMMAND's status, or 0 when left
+#   run_budgeted NAME SECONDS COMMAND...    both, one after the other
+declare -gA SMSTUDIO_JOB_PID=() SMSTUDIO_JOB_FROM=() SMSTUDIO_JOB_END=() SMSTUDIO_JOB_BUDGET=()
+smstudio_now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+budgeted_start() {
   local name="$1" budget="$2"; shift 2
-  local out="$SMSTUDIO_LOG_DIR/$name.log" from ticks=0 pid status
-  from="$(stat -c %s "$out" 2>/dev/null || echo 0)"
+  local out="$SMSTUDIO_LOG_DIR/$name.log"
+  SMSTUDIO_JOB_FROM[$name]="$(stat -c %s "$out" 2>/dev/null || echo 0)"
   ( trap '' HUP; SMSTUDIO_LOG_NAME="$name" "$@" ) >>"$out" 2>&1 </dev/null &
-  pid=$!
+  SMSTUDIO_JOB_PID[$name]=$!
+  SMSTUDIO_JOB_END[$name]=$(( $(smstudio_now_ms) + budget * 1000 ))
+  SMSTUDIO_JOB_BUDGET[$name]="$budget"
+}
+budgeted_finish() {
+  local name="$1" out="$SMSTUDIO_LOG_DIR/$1.log" pid="${SMSTUDIO_JOB_PID[$1]}" left status
+  local sleeper done_pid
   while kill -0 "$pid" 2>/dev/null; do
-    if [ "$ticks" -ge $(( budget * 10 )) ]; then
-      tail -c "+$((from + 1))" "$out"
-      log_warn "$name: still running after ${budget}s, it continues in the background (pid $pid); output in $out"
+    left=$(( SMSTUDIO_JOB_END[$name] - $(smstudio_now_ms) ))
+    if [ "$left" -le 0 ]; then
+      tail -c "+$((SMSTUDIO_JOB_FROM[$name] + 1))" "$out"
+      log_warn "$name: still running after ${SMSTUDIO_JOB_BUDGET[$name]}s, it continues in the background (pid $pid); output in $out"
       return 0
     fi
-    sleep 0.1
-    ticks=$((ticks + 1))
+    if (( BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1) )); then
+      # woken by the step's end or its deadline, whichever comes first: no polling delay
+      sleep "$((left / 1000)).$(printf '%03d' $((left % 1000)))" &
+      sleeper=$!
+      done_pid=""
+      wait -n -p done_pid "$pid" "$sleeper"
+      status=$?
+      kill "$sleeper" 2>/dev/null
+      wait "$sleeper" 2>/dev/null
+      if [ "$done_pid" = "$pid" ]; then
+        tail -c "+$((SMSTUDIO_JOB_FROM[$name] + 1))" "$out"
+        return "$status"
+      fi
+    else
+      sleep 0.05
+    fi
   done
   wait "$pid"
   status=$?
-  tail -c "+$((from + 1))" "$out"
+  tail -c "+$((SMSTUDIO_JOB_FROM[$name] + 1))" "$out"
   return "$status"
+}
+run_budgeted() {
+  budgeted_start "$@"
+  budgeted_finish "$1"
+}
+
+# Steps started side by side and the error each logs when it fails, finished in order.
+declare -ga SMSTUDIO_PENDING=()
+declare -gA SMSTUDIO_PENDING_ERROR=()
+step_start() {
+  local name="$1" error="$2"; shift 2
+  budgeted_start "$name" "$@"
+  SMSTUDIO_PENDING+=("$name")
+  SMSTUDIO_PENDING_ERROR[$name]="$error"
+}
+# background_later NAME COMMAND...: run_background, once the steps started side by side
+# are done (background work would only slow them down: app starts have few CPUs).
+declare -ga SMSTUDIO_LATER=()
+background_later() { SMSTUDIO_LATER+=("$(printf '%q ' "$@")"); }
+steps_wait() {
+  local name later
+  for name in "${SMSTUDIO_PENDING[@]}"; do
+    budgeted_finish "$name" || log_error "${SMSTUDIO_PENDING_ERROR[$name]}"
+  done
+  SMSTUDIO_PENDING=()
+  for later in "${SMSTUDIO_LATER[@]}"; do
+    eval "run_background $later"
+  done
+  SMSTUDIO_LATER=()
 }
 
 # run_background NAME COMMAND...: start COMMAND, output in ~/.smstudio/logs/NAME.log.
@@ -117,24 +173,36 @@ step_apt() {
     log_info "apt: no ~/.smstudio/apt-packages, nothing to install"
     return 0
   fi
-  run_budgeted apt "$(smstudio_budget "$SMSTUDIO_APT_BUDGET")" apt_install "$list" \
-    || log_error "apt: see the lines above; the app starts without the packages named there"
+  step_start apt "apt: see the lines above; the app starts without the packages named there" \
+    "$(smstudio_budget "$SMSTUDIO_APT_BUDGET")" apt_install "$list"
 }
 
+# git identity and token helper, then the team's repositories cloned on first start. With
+# every repository already on the home there is nothing to wait for: it runs in the
+# background once the other steps are done (long before anyone opens a terminal).
 step_git() {
-  local repos=() py
+  local repos=() py url name missing=0
   if [ -z "$SMSTUDIO_PYTHON" ]; then return 0; fi
   py="$(smstudio_py studio.py)" || return 0
   read -ra repos <<<"$SMSTUDIO_GIT_REPOS"
-  run_budgeted git "$(smstudio_budget 15)" "$SMSTUDIO_PYTHON" "$py" \
-    git-setup --host "$SMSTUDIO_GIT_HOST" --username "$SMSTUDIO_GIT_USERNAME" "${repos[@]}" \
-    || log_error "git: setup failed; see ~/.smstudio/logs/git.log"
+  for url in "${repos[@]}"; do
+    name="${url%/}"; name="${name##*/}"; name="${name%.git}"
+    if [ ! -e "$HOME/$name" ]; then missing=1; fi
+  done
+  local setup=("$SMSTUDIO_PYTHON" "$py" git-setup --host "$SMSTUDIO_GIT_HOST"
+               --username "$SMSTUDIO_GIT_USERNAME" "${repos[@]}")
+  if [ "$missing" -eq 0 ]; then
+    background_later git "${setup[@]}"
+  else
+    step_start git "git: setup failed; see ~/.smstudio/logs/git.log" "$(smstudio_budget 15)" \
+      "${setup[@]}"
+  fi
 }
 
 step_home_usage() {
   local py
   if [ -n "$SMSTUDIO_PYTHON" ] && py="$(smstudio_py studio.py)"; then
-    run_background home-usage "$SMSTUDIO_PYTHON" "$py" home-usage
+    background_later home-usage "$SMSTUDIO_PYTHON" "$py" home-usage
   fi
 }
 
@@ -145,7 +213,7 @@ step_idle_checker() {
     return 0
   fi
   py="$(smstudio_py studio.py)" || return 0
-  run_background idle "$SMSTUDIO_PYTHON" "$py" idle-watch \
+  background_later idle "$SMSTUDIO_PYTHON" "$py" idle-watch \
     --minutes "$SMSTUDIO_IDLE_MINUTES"
 }
 
@@ -156,8 +224,8 @@ step_ssh() {
     log_info "ssh: no $script in this image, no SSH"
     return 0
   fi
-  run_budgeted ssh "$(smstudio_budget 30)" env SMSTUDIO_SSM_ROLE="$SMSTUDIO_SSM_ROLE" "$script" \
-    || log_error "ssh: not ready; see ~/.smstudio/logs/ssh.log and sshd.log"
+  step_start ssh "ssh: not ready; see ~/.smstudio/logs/ssh.log and sshd.log" \
+    "$(smstudio_budget 30)" env SMSTUDIO_SSM_ROLE="$SMSTUDIO_SSM_ROLE" "$script"
 }
 
 # Studio Classic has no Docker: the user's own engine on the team's host, as the docker
@@ -168,6 +236,7 @@ step_docker_remote() {
     log_info "docker: no remote engine host for this team (or no $script): no studio-remote context"
     return 0
   fi
+  steps_wait  # after the steps before it (SSH among them)
   run_budgeted docker "$(smstudio_budget 60)" env SMSTUDIO_DOCKER_REMOTE_HOST="$SMSTUDIO_DOCKER_REMOTE_HOST" \
     "$SMSTUDIO_PYTHON" "$script" \
     || log_error "docker: no studio-remote context; see ~/.smstudio/logs/docker.log"
@@ -175,6 +244,7 @@ step_docker_remote() {
 
 step_hooks() {
   local hooks=() hook status
+  steps_wait  # hooks run once packages, git and SSH are done
   for hook in "$SMSTUDIO_STATE"/on-start.d/* "$HOME/.on_start"; do
     if [ -f "$hook" ]; then hooks+=("$hook"); fi
   done

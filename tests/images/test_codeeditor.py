@@ -4,10 +4,15 @@ check answered."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime
+from pathlib import Path
 
 import requests
 
+from smstudio.core import dockerhost
 from smstudio.images.check import probe
 from smstudio.images.check.rules import Expectation
 from tests.helpers import TrackedContainers, http_ok, port_of, sh, wait_for
@@ -41,3 +46,23 @@ def test_the_workbench_gets_what_studio_users_expect(image: str, containers: Tra
     assert code == 0 and '"python.defaultInterpreterPath": "/opt/smstudio/venv/bin/python"' in settings
     code, extensions = sh(app, "ls /opt/codeeditor/code-server/lib/vscode/extensions")
     assert code == 0 and "smstudio-activity" in extensions.split()
+
+
+def test_sagemaker_code_editor_needs_its_source_and_version(tmp_path: Path) -> None:
+    """CODE_EDITOR=sagemaker-code-editor (AWS's own server, from conda-forge) is for image
+    CI with internet: without micromamba's URL and checksum and a pinned version the build
+    stops at once and says what to set (offline, this is as far as it can be tested)."""
+    env = {**os.environ, "CODE_EDITOR": "sagemaker-code-editor",
+           "SMSTUDIO_STATE_DIR": str(tmp_path)}  # fmt: skip
+    try:
+        done = subprocess.run([sys.executable, "-m", "smstudio.cli", "images", "build",
+                               "--local-base", "--tag", "sce-refused", "codeeditor"], env=env,
+                              capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
+    finally:  # the parents it built on the way
+        engine = dockerhost.client()
+        for found in engine.images.list(filters={"reference": "smstudio/*:sce-refused"}):
+            for tag in found.tags:
+                engine.images.remove(tag)
+    assert done.returncode != 0, done.stdout
+    log = next(tmp_path.rglob("build-*.log")).read_text()
+    assert "needs MICROMAMBA_URL, MICROMAMBA_SHA256 and SAGEMAKER_CODE_EDITOR_VERSION" in log
