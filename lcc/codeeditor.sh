@@ -16,5 +16,6 @@ step_apt
 step_git
 step_ssh
 step_home_usage
+step_starter
 step_hooks
 smstudio_end

@@ -18,5 +18,6 @@ step_ssh
 step_docker_remote
 step_home_usage
 step_idle_checker
+step_starter
 step_hooks
 smstudio_end

@@ -12,9 +12,12 @@
 : "${SMSTUDIO_BUDGET:=120}"       # seconds the whole script may take in the foreground
 : "${SMSTUDIO_APT_BUDGET:=90}"    # seconds for system packages before they go to the background
 : "${SMSTUDIO_HOOK_BUDGET:=30}"   # seconds per user hook before it goes to the background
+: "${SMSTUDIO_HOME_USAGE_SECONDS:=86400}"  # home usage reported this often while the app runs
 : "${SMSTUDIO_GIT_HOST:=}"        # the git host whose token comes from Secrets Manager
 : "${SMSTUDIO_GIT_USERNAME:=x-access-token}"
 : "${SMSTUDIO_GIT_REPOS:=}"       # space-separated HTTPS URLs cloned on first start
+: "${SMSTUDIO_STARTER:=}"         # starter content copied once into a new home (git URL or s3://)
+: "${SMSTUDIO_STARTER_BUDGET:=30}"  # seconds for it before it goes on in the background
 : "${SMSTUDIO_IDLE_MINUTES:=}"    # KernelGateway: delete the app after this idle time
 : "${SMSTUDIO_SSM_ROLE:=smstudio-ssm-instance}"  # the role apps' SSM managed instances get
 : "${SMSTUDIO_DOCKER_REMOTE_HOST:=}"  # Classic: the host of users' own Docker engines
@@ -189,6 +192,10 @@ step_git() {
     name="${url%/}"; name="${name##*/}"; name="${name%.git}"
     if [ ! -e "$HOME/$name" ]; then missing=1; fi
   done
+  # starter content from a git repository still to fetch: it needs the token helper first
+  if [[ "$SMSTUDIO_STARTER" == https://* ]] && [ ! -e "$SMSTUDIO_STATE/starter-done" ]; then
+    missing=1
+  fi
   local setup=("$SMSTUDIO_PYTHON" "$py" git-setup --host "$SMSTUDIO_GIT_HOST"
                --username "$SMSTUDIO_GIT_USERNAME" "${repos[@]}")
   if [ "$missing" -eq 0 ]; then
@@ -202,7 +209,8 @@ step_git() {
 step_home_usage() {
   local py
   if [ -n "$SMSTUDIO_PYTHON" ] && py="$(smstudio_py studio.py)"; then
-    background_later home-usage "$SMSTUDIO_PYTHON" "$py" home-usage
+    background_later home-usage "$SMSTUDIO_PYTHON" "$py" home-usage \
+      --every "$SMSTUDIO_HOME_USAGE_SECONDS"
   fi
 }
 
@@ -240,6 +248,22 @@ step_docker_remote() {
   run_budgeted docker "$(smstudio_budget 60)" env SMSTUDIO_DOCKER_REMOTE_HOST="$SMSTUDIO_DOCKER_REMOTE_HOST" \
     "$SMSTUDIO_PYTHON" "$script" \
     || log_error "docker: no studio-remote context; see ~/.smstudio/logs/docker.log"
+}
+
+# The team's starter content, copied once into a new home (never over a user's files),
+# after git is set up (a private repository is fetched with the user's token).
+step_starter() {
+  local py
+  if [ -z "$SMSTUDIO_STARTER" ] || [ -z "$SMSTUDIO_PYTHON" ]; then return 0; fi
+  if [ -e "$SMSTUDIO_STATE/starter-done" ]; then
+    log_info "starter: already in this home ($(cat "$SMSTUDIO_STATE/starter-done"))"
+    return 0
+  fi
+  py="$(smstudio_py starter.py)" || return 0
+  steps_wait
+  run_budgeted starter "$(smstudio_budget "$SMSTUDIO_STARTER_BUDGET")" \
+    "$SMSTUDIO_PYTHON" "$py" "$SMSTUDIO_STARTER" \
+    || log_error "starter: not copied this time; see ~/.smstudio/logs/starter.log (tried again at the next start)"
 }
 
 step_hooks() {

@@ -4,7 +4,8 @@
 #   git-setup [--host H] [--username U] [URL ...]  identity from the user profile's tags,
 #       the credential helper for H, repositories cloned on first start
 #   git-credential get|store|erase --host H --username U  (git's credential protocol)
-#   home-usage   the home's size, to CloudWatch Logs for `smstudio status --all`
+#   home-usage [--every S]  the home's size, to CloudWatch Logs for `smstudio status --all`
+#       (at start, then every S seconds while the app runs)
 #   idle-watch --minutes M   KernelGateway: delete this app when idle for M minutes
 from __future__ import annotations
 
@@ -126,7 +127,22 @@ def git_credential(args: argparse.Namespace) -> int:
     return 0
 
 
-def home_usage(_: argparse.Namespace) -> int:
+def home_usage(args: argparse.Namespace) -> int:
+    """Report the home's usage now and, with --every, again every so many seconds while
+    the app runs (a failed report is logged; the next one is tried all the same)."""
+    while True:
+        try:
+            report_home_usage()
+        except Exception as exc:
+            if not args.every:
+                raise
+            log("ERROR", f"home usage not reported: {exc}")
+        if not args.every:
+            return 0
+        time.sleep(args.every)
+
+
+def report_home_usage() -> None:
     meta = metadata()
     who = meta.get("SpaceName") or meta["UserProfileName"]
     started = time.monotonic()
@@ -154,7 +170,6 @@ def home_usage(_: argparse.Namespace) -> int:
     )
     took = time.monotonic() - started
     log("INFO", f"home {report['bytes']} bytes, {report['files']} files ({took:.1f}s)")
-    return 0
 
 
 def activity(port: int) -> tuple[bool, float | None] | None:
@@ -217,7 +232,8 @@ def main(argv: list[str]) -> int:
     credential.add_argument("action")
     credential.add_argument("--host", required=True)
     credential.add_argument("--username", required=True)
-    commands.add_parser("home-usage")
+    usage = commands.add_parser("home-usage")
+    usage.add_argument("--every", type=float, default=0, help="seconds; 0: once")
     idle = commands.add_parser("idle-watch")
     idle.add_argument("--minutes", type=float, required=True)
     idle.add_argument("--port", type=int, default=8888)

@@ -92,8 +92,14 @@ def test_jupyterlab_opens_on_the_launcher_without_news_and_runs_a_notebook(
     browser.wait("!!document.querySelector('.jp-Notebook .jp-Cell .cm-content')", 60, "a notebook")
     browser.wait("!!document.querySelector('.jp-Notebook .jp-Cell .cm-content[contenteditable=\"true\"]')",
                  30, "an editable cell")  # fmt: skip
+    # the kernel up (the toolbar's execution indicator idle) and the cell holding what was
+    # typed, so a slow start shows as such rather than as a missing output
+    browser.wait("(document.querySelector('.jp-Notebook-ExecutionIndicator') || {dataset: {}})"
+                 ".dataset.status === 'idle'", 90, "the kernel idle")  # fmt: skip
     browser.value("document.querySelector('.jp-Notebook .jp-Cell .cm-content').focus()")
     browser.type("1+1")
+    browser.wait("document.querySelector('.jp-Notebook .jp-Cell .cm-content').innerText.trim() "
+                 "=== '1+1'", 30, "1+1 in the cell")  # fmt: skip
     browser.enter(SHIFT)
     found = browser.wait("(document.querySelector('.jp-OutputArea-output') || {}).innerText", 60,
                          "the cell's output")  # fmt: skip

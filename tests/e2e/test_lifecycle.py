@@ -5,7 +5,9 @@ Manager, idle KernelGateway apps deleted, home usage reported."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import json
 import re
 import secrets
 import time
@@ -40,6 +42,8 @@ from tests.emulator.conftest import private_space
 from tests.helpers import sh, wait_for
 
 LIMIT = 120  # seconds: the lifecycle time limit here (Studio's is 300)
+STARTER_BUCKET = "sagemaker-us-east-1-123456789012"  # the team bucket apps may read
+STARTER = {"README.md": "# Welcome to the team\n", "examples/first-steps.py": "print(1 + 1)\n"}
 GIT_HOST = "git.test"
 TOKEN = "tok-" + secrets.token_hex(8)
 LCC = project.project_root() / "lcc"
@@ -64,9 +68,12 @@ KernelGateway = "{LCC}/kernelgateway.sh"
 budget_seconds = 90
 apt_budget_seconds = 60
 hook_budget_seconds = 3
+home_usage_every_hours = 0.002
 [git]
 host = "{GIT_HOST}"
 repositories = ["https://{GIT_HOST}/team/notebooks.git"]
+[starter]
+s3 = "s3://{STARTER_BUCKET}/starter/"
 [[users]]
 name = "alice"
 email = "alice@example.com"
@@ -155,6 +162,12 @@ def studio(
     team = root / "team.toml"
     team.write_text(TEAM)
     with local_studio(root, team, built_images, LIMIT) as running:
+        # the team's starter content, put in the team bucket by the admin
+        s3 = running["clients"].client("s3")
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=STARTER_BUCKET)
+        for key, body in STARTER.items():
+            s3.put_object(Bucket=STARTER_BUCKET, Key=f"starter/{key}", Body=body.encode())
         yield running
 
 
@@ -366,7 +379,27 @@ def test_home_usage_is_reported_per_user(studio: Studio) -> None:
         "a home usage report above 3 MB",
     )
     assert report.files > 0 and report.app == "JupyterLab/default"
+    # and again while the app runs (every 7 s here: home_usage_every_hours = 0.002)
+    stream = {"logGroupName": usage.GROUP, "logStreamName": f"{domain}/bob-usage"}
+    wait_for(lambda: len({json.loads(e["message"])["at"] for e in
+                          logs.get_log_events(**stream)["events"]}) >= 3 or None,
+             60, "three home usage reports from one start and the schedule")  # fmt: skip
     result = CliRunner().invoke(cli.app, ["status", "--all", "--team", str(studio["team"])])
     assert result.exit_code == 0, result.output
     assert re.search(r"bob-usage\s.*\d\.\d MB", result.output), result.output
     assert "carol" in result.output and "never" in result.output
+
+
+def test_starter_content_arrives_once_and_never_overwrites(studio: Studio) -> None:
+    """[starter] s3: copied into a new home at its first start, then the marker; a user's
+    edit survives the next start, and nothing comes again."""
+    sm, logs = studio.user("alice").client("sagemaker"), studio["logs"]
+    app = private_space(sm, studio["domain"], "alice", "alice-starter")
+    box = start(sm, app)
+    assert sh(box, "cat ~/README.md ~/examples/first-steps.py")[1] == "".join(STARTER.values())
+    assert "2 file(s) copied, 0 already here kept" in last_run(logs, app)
+    assert sh(box, "echo 'my notes' > ~/README.md && rm ~/examples/first-steps.py")[0] == 0
+    box = restart(sm, app)
+    assert sh(box, "cat ~/README.md")[1] == "my notes\n"
+    assert sh(box, "test -e ~/examples/first-steps.py")[0] != 0  # not brought back either
+    assert re.search(r"INFO jupyterlab: starter: already in this home \(s3://", last_run(logs, app))

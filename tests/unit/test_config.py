@@ -116,6 +116,9 @@ def test_bad_toml_and_missing_files(tmp_path: Path) -> None:
          "needs the team's idle shutdown"),
         ('[[spaces]]\nname = "t"\nowner = "alice"\nremote_access = true\n',
          "remote_access needs a Private space"),
+        ('[starter]\ngit = "https://git.example.com/s.git"\ns3 = "s3://team-bucket/p/"\n',
+         "give git or s3, not both"),
+        ('[starter]\ns3 = "https://b/p/"\n', "starter.s3"),
     ],
 )  # fmt: skip
 def test_identity_and_spaces_are_checked(extra: str, message: str) -> None:

@@ -210,3 +210,13 @@ name = "bob"
 email = "bob@example.com"
 iam_principal = "arn:aws:iam::111122223333:user/bob.smith"
 """
+
+
+def test_starter_content_elsewhere_is_readable_by_its_prefix_only() -> None:
+    assert iam.starter_statements("team-bucket", "s3://team-bucket/starter/") == []
+    read, listing = iam.starter_statements("team-bucket", "s3://shared-content/ml/starter/")
+    assert read["Resource"] == ["arn:aws:s3:::shared-content/ml/starter/*"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["ml/starter/*"]}}
+    policy = iam.execution_role_policy(SCOPE, "team-bucket", NAMES.ssm_instance_role,
+                                       starter_s3="s3://shared-content/ml/starter/")  # fmt: skip
+    assert [s["Sid"] for s in policy["Statement"]][-2:] == ["ReadStarterContent", "ListStarterContent"]

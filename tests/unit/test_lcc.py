@@ -107,3 +107,29 @@ def test_packaged_script_runs_standalone_and_survives_bad_hooks(tmp_path: Path) 
     assert "hanging" in (logs / "hook-30-hangs.log").read_text()
     assert (tmp_path / "home/.smstudio/lib/kernels.py").is_file()
     os.kill(int((tmp_path / "home/hang.pid").read_text()), 9)
+
+
+def test_starter_content_is_copied_once_and_never_over_a_users_files(tmp_path: Path) -> None:
+    """starter.py with a git repository (here a local one): its files arrive in a
+    new home, `.git` does not, a file the user already has is kept, and once the marker
+    is there nothing is fetched again."""
+    repo, home = tmp_path / "repo", tmp_path / "home"
+    (repo / "examples").mkdir(parents=True)
+    (repo / "README.md").write_text("team readme\n")
+    (repo / "examples/first.py").write_text("print(1)\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for step in (["init", "-q"], ["add", "."], ["commit", "-qm", "starter"]):
+        subprocess.run([*git, *step], check=True)
+    (home / ".smstudio").mkdir(parents=True)
+    (home / "README.md").write_text("mine\n")
+    env = {**os.environ, "HOME": str(home), "SMSTUDIO_LOG_NAME": "starter"}
+    run = [str(ROOT / ".venv/bin/python"), str(ROOT / "lcc/lib/starter.py"), f"file://{repo}"]
+    done = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 file(s) copied, 1 already here kept" in done.stdout
+    assert (home / "README.md").read_text() == "mine\n"
+    assert (home / "examples/first.py").read_text() == "print(1)\n"
+    assert not (home / ".git").exists() and (home / ".smstudio/starter-done").exists()
+    (home / "examples/first.py").unlink()
+    again = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert "already copied" in again.stdout and not (home / "examples/first.py").exists()

@@ -309,6 +309,7 @@ def iam_policy(
                 bucket or f"sagemaker-{region}-{account}",
                 roles.ssm_instance_role,
                 bool(spec.docker.remote_host),
+                spec.starter.s3,
             ),
         },
         "ssm-instance-role": {

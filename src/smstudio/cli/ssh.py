@@ -17,6 +17,11 @@ from smstudio.core.sagemaker import SageMaker
 from smstudio.ssh import connect, ide, proxy, sshconfig
 from smstudio.workspaces import apps
 
+# the command after `--`, run in the app instead of a shell
+RemoteCommand = Annotated[
+    list[str] | None, typer.Argument(help="A command to run instead of a shell.")
+]
+
 
 def _ssh_target(
     team: Path, target: str
@@ -42,9 +47,7 @@ def ssh_command(
             ".studio.sagemaker, or `proxy` (then HOST: the ProxyCommand ssh runs)."
         ),
     ],
-    command: Annotated[
-        list[str] | None, typer.Argument(help="A command to run instead of a shell.")
-    ] = None,
+    command: RemoteCommand = None,
     team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
     region: Annotated[
         str | None, typer.Option(help="`proxy` only: the domain's region (no team file needed).")
@@ -73,9 +76,7 @@ def connect_command(
             "default.<space>.<domain>.studio.sagemaker."
         ),
     ],
-    command: Annotated[
-        list[str] | None, typer.Argument(help="A command to run instead of a shell.")
-    ] = None,
+    command: RemoteCommand = None,
     team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
 ) -> None:
     """SSH into a running space by SageMaker's remote access (StartSession, as you), not

@@ -97,6 +97,33 @@ class Startup(_Model):
     budget_seconds: Annotated[int, Field(ge=10, le=240)] = 120
     apt_budget_seconds: Annotated[int, Field(ge=1, le=240)] = 90
     hook_budget_seconds: Annotated[int, Field(ge=1, le=240)] = 30
+    # long-lived apps report their home's usage this often, besides at every start
+    home_usage_every_hours: Annotated[float, Field(gt=0, le=168)] = 24
+
+
+S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$"
+
+
+class Starter(_Model):
+    """Starter content copied once into each new home (a marker file records it; nothing
+    already there is overwritten): a git repository's files or an S3 prefix's objects."""
+
+    git: Annotated[str, Field(pattern=r"^https://[^\s]+$")] | None = None
+    s3: (
+        Annotated[str, Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")] | None
+    ) = None
+    # seconds the copy may take at start; a larger one goes on in the background
+    budget_seconds: Annotated[int, Field(ge=1, le=240)] = 30
+
+    @model_validator(mode="after")
+    def one_source(self) -> Starter:
+        if self.git and self.s3:
+            raise ValueError("starter: give git or s3, not both")
+        return self
+
+    @property
+    def source(self) -> str | None:
+        return self.git or self.s3
 
 
 class Git(_Model):
@@ -183,6 +210,7 @@ class Team(_Model):
     lifecycle: dict[AppType, str] = {}
     startup: Startup = Startup()
     git: Git = Git()
+    starter: Starter = Starter()
     identity: Identity = Identity()
     docker: Docker = Docker()
     users: list[User] = []

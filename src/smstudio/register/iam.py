@@ -366,8 +366,37 @@ def remote_docker_statements(scope: Scope) -> list[dict[str, Any]]:
     ]
 
 
+def starter_statements(bucket: str, starter_s3: str | None) -> list[dict[str, Any]]:
+    """Reading the team's starter content when it is in a bucket other than the team's
+    (which apps read already): its prefix only."""
+    if not starter_s3:
+        return []
+    source, _, prefix = starter_s3.removeprefix("s3://").partition("/")
+    if source == bucket:
+        return []
+    return [
+        {
+            "Sid": "ReadStarterContent",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"arn:aws:s3:::{source}/{prefix}*"],
+        },
+        {
+            "Sid": "ListStarterContent",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{source}"],
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        },
+    ]
+
+
 def execution_role_policy(
-    scope: Scope, bucket: str, ssm_instance_role: str, remote_docker: bool = False
+    scope: Scope,
+    bucket: str,
+    ssm_instance_role: str,
+    remote_docker: bool = False,
+    starter_s3: str | None = None,
 ) -> Policy:
     """What apps run with. Everything personal is confined to the app's own user, the
     session's SourceIdentity: its git token, its SSM registrations (the SSHOwner tag),
@@ -375,6 +404,7 @@ def execution_role_policy(
     d = scope.domain_id
     logs = f"arn:aws:logs:{scope.region}:{scope.account}:log-group"
     extra = remote_docker_statements(scope) if remote_docker else []
+    extra += starter_statements(bucket, starter_s3)
     return _doc(
         {
             "Sid": "TeamBucket",

@@ -28,10 +28,12 @@ SETTING_NAME = re.compile(r"^SMSTUDIO_[A-Z_]+$")
 
 def settings(team: Team, app_type: str) -> dict[str, str]:
     """The SMSTUDIO_* values a script gets from the team file."""
+    usage_seconds = max(1, round(team.startup.home_usage_every_hours * 3600))
     out = {
         "SMSTUDIO_BUDGET": str(team.startup.budget_seconds),
         "SMSTUDIO_APT_BUDGET": str(team.startup.apt_budget_seconds),
         "SMSTUDIO_HOOK_BUDGET": str(team.startup.hook_budget_seconds),
+        "SMSTUDIO_HOME_USAGE_SECONDS": str(usage_seconds),
         "SMSTUDIO_SSM_ROLE": iam.Names(team.namespace).ssm_instance_role,
     }
     if team.git.host:
@@ -39,6 +41,9 @@ def settings(team: Team, app_type: str) -> dict[str, str]:
         out["SMSTUDIO_GIT_USERNAME"] = team.git.username
     if team.git.repositories:
         out["SMSTUDIO_GIT_REPOS"] = " ".join(team.git.repositories)
+    if team.starter.source:
+        out["SMSTUDIO_STARTER"] = team.starter.source
+        out["SMSTUDIO_STARTER_BUDGET"] = str(team.starter.budget_seconds)
     idle = team.defaults.kernel_gateway_idle_minutes or team.defaults.idle_timeout_minutes
     if app_type == "KernelGateway" and idle is not None:
         out["SMSTUDIO_IDLE_MINUTES"] = f"{idle:g}"

@@ -492,7 +492,11 @@ class _Planner:
         name = self.names.execution_role
         bucket = f"sagemaker-{self.state.region}-{self.state.account}"
         policy = iam.execution_role_policy(
-            self.scope, bucket, self.names.ssm_instance_role, bool(self.team.docker.remote_host)
+            self.scope,
+            bucket,
+            self.names.ssm_instance_role,
+            bool(self.team.docker.remote_host),
+            self.team.starter.s3,
         )
         self.role_policy(name, policy, "(scoped to the domain)", needs)
 
