@@ -95,9 +95,9 @@ budgeted_start() {
   SMSTUDIO_JOB_BUDGET[$name]="$budget"
 }
 budgeted_finish() {
-  local name="$1" out="$SMSTUDIO_LOG_DIR/$1.log" pid="${SMSTUDIO_JOB_PID[$1]}" left status
-  local sleeper done_pid
-  while kill -0 "$pid" 2>/dev/null; do
+  local name="$1" out="$SMSTUDIO_LOG_DIR/$1.log" pid="${SMSTUDIO_JOB_PID[$1]}" left sleeper
+  local done_pid="" status=0
+  while [ "$done_pid" != "$pid" ] && kill -0 "$pid" 2>/dev/null; do
     left=$(( SMSTUDIO_JOB_END[$name] - $(smstudio_now_ms) ))
     if [ "$left" -le 0 ]; then
       tail -c "+$((SMSTUDIO_JOB_FROM[$name] + 1))" "$out"
@@ -108,21 +108,18 @@ budgeted_finish() {
       # woken by the step's end or its deadline, whichever comes first: no polling delay
       sleep "$((left / 1000)).$(printf '%03d' $((left % 1000)))" &
       sleeper=$!
-      done_pid=""
       wait -n -p done_pid "$pid" "$sleeper"
       status=$?
       kill "$sleeper" 2>/dev/null
       wait "$sleeper" 2>/dev/null
-      if [ "$done_pid" = "$pid" ]; then
-        tail -c "+$((SMSTUDIO_JOB_FROM[$name] + 1))" "$out"
-        return "$status"
-      fi
     else
       sleep 0.05
     fi
   done
-  wait "$pid"
-  status=$?
+  if [ "$done_pid" != "$pid" ]; then
+    wait "$pid"
+    status=$?
+  fi
   tail -c "+$((SMSTUDIO_JOB_FROM[$name] + 1))" "$out"
   return "$status"
 }

@@ -187,7 +187,16 @@ def remote_proxy(clients: Any, host: StudioHost, region: str) -> None:
     session = remote.start(clients.client("sagemaker"), host, app["AppArn"])
     path = transport_path()
     endpoint = remote.ssm_endpoint(region, aws.env_endpoint("ssm"))
-    remote.exec_plugin(remote.plugin_command(session, region, app["AppArn"], endpoint, path), path)
+    become(remote.plugin_command(session, region, app["AppArn"], endpoint, path), path)
+
+
+def become(command: list[str], path: str | None) -> None:
+    """Replace this process (the ProxyCommand: stdin/stdout are ssh's stream) with the
+    stream's carrier, found on `path` when given."""
+    env = dict(os.environ) if path is None else {**os.environ, "PATH": path}
+    env.pop(READY, None)
+    sys.stdout.flush()
+    os.execvpe(command[0], command, env)
 
 
 def proxy(clients: Any, host: StudioHost, region: str, transport: str = "ssm") -> int:
@@ -204,11 +213,7 @@ def proxy(clients: Any, host: StudioHost, region: str, transport: str = "ssm") -
     if name != host.name or not instance_id:
         instance_id = preflight(clients, host, region)
     path = transport_path()
-    command = ssm.session_command(instance_id, region, path)
-    env = dict(os.environ) if path is None else {**os.environ, "PATH": path}
-    env.pop(READY, None)
-    sys.stdout.flush()
-    os.execvpe(command[0], command, env)
+    become(ssm.session_command(instance_id, region, path), path)
     return 0  # not reached
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -73,7 +72,7 @@ def start(sagemaker: Any, host: StudioHost, app_arn: str) -> dict[str, str]:
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code, message = error.get("Code", ""), error.get("Message", "")
-        if code == "ValidationException" and "emote access" in message:
+        if code == "ValidationException" and "remote access" in message.lower():
             raise SmstudioError(
                 f"{host.name}: remote access is not enabled for space {host.owner} ({message})",
                 f"ask the platform team to set `remote_access = true` for space {host.owner} "
@@ -104,10 +103,3 @@ def plugin_command(
 def ssm_endpoint(region: str, configured: str | None) -> str:
     """Where the plugin's data channel is set up: the SSM endpoint in force."""
     return configured or f"https://ssm.{region}.amazonaws.com"
-
-
-def exec_plugin(command: list[str], path: str | None) -> None:
-    """Become the plugin (stdin/stdout are ssh's stream)."""
-    env = dict(os.environ) if path is None else {**os.environ, "PATH": path}
-    sys.stdout.flush()
-    os.execve(command[0], command, env)
