@@ -14,6 +14,7 @@ from smstudio.core import aws
 from smstudio.core.errors import BadInput
 from smstudio.images import bake, localbase, push
 from smstudio.images.check import lint
+from smstudio.images.kit import runner
 
 images_app = typer.Typer(
     help="Build the Studio images with docker buildx bake, list them, and check any image "
@@ -170,3 +171,67 @@ def check_image(
         out.print(f"  [red]✗ {v.code}[/]: {escape(v.problem)}", soft_wrap=True)
         out.print(f"    [yellow]fix[/]: {escape(v.fix)}", soft_wrap=True)
     raise typer.Exit(1)
+
+
+@images_app.command("test")
+def test_image(
+    image: Annotated[str, typer.Argument(help="A built image, e.g. my-team/jupyterlab:1.")],
+    app_type: Annotated[
+        list[str] | None,
+        typer.Option(help="App type(s) it serves (default: its io.smstudio.app-types label)."),
+    ] = None,
+    kernel: Annotated[
+        list[str] | None,
+        typer.Option(help="Kernelspec names the AppImageConfig lists (KernelGateway)."),
+    ] = None,
+    uid: Annotated[int, typer.Option(help="DefaultUid the AppImageConfig declares.")] = 1000,
+    gid: Annotated[int, typer.Option(help="DefaultGid the AppImageConfig declares.")] = 100,
+    mount_path: Annotated[
+        str, typer.Option(help="FileSystemConfig.MountPath (the home).")
+    ] = "/home/sagemaker-user",
+    docker: Annotated[
+        bool, typer.Option("--docker", help="Docker access is on: check for what it needs.")
+    ] = False,
+    tests: Annotated[
+        Path | None,
+        typer.Option(help="Your own tests (default: ./tests when it exists)."),
+    ] = None,
+    junit_xml: Annotated[
+        Path | None, typer.Option("--junit-xml", help="Write a JUnit XML report here (for CI).")
+    ] = None,
+    runtime_base: Annotated[
+        str | None,
+        typer.Option(
+            help="Debian image the mounted kernel gateway is built from "
+            "(KernelGateway; default: the local base)."
+        ),
+    ] = None,
+) -> None:
+    """Test any image the way Studio will run it: pytest + testinfra, then your own tests.
+
+    The kit checks the Studio contract (what `images check` lints) and the user inside;
+    then, per app type, starts the image as Studio would: JupyterLab's health and idle
+    endpoints answer and a kernel runs 1+1; KernelGateway: each listed kernel runs 1+1
+    under a mounted kernel gateway; Code Editor: the workbench answers. Tests in ./tests
+    (or --tests) run next to the kit's and get its fixtures: `image`, `host` (testinfra,
+    inside the image as Studio's user), `expectation`, `studio_app`.
+
+    Exit code: 0 all passed, 1 a test failed, 2 bad input.
+
+    Example: smstudio images test my-team/jupyterlab:1 --junit-xml reports/image.xml
+    """
+    request = runner.KitRequest(
+        image,
+        tuple(app_type or ()),
+        tuple(kernel or ()),
+        uid,
+        gid,
+        mount_path,
+        docker,
+        tests,
+        junit_xml,
+        runtime_base,
+    )
+    code = runner.run(request)
+    if code != 0:
+        raise typer.Exit(1 if code == 1 else 2)

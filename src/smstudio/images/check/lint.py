@@ -49,7 +49,7 @@ def expectation_for(
     )
 
 
-def _declared_kernels() -> tuple[str, ...]:
+def declared_kernels() -> tuple[str, ...]:
     try:
         return tuple(k.name for k in kernels.declared_kernelspecs(project.project_root()))
     except SmstudioError:
@@ -58,7 +58,7 @@ def _declared_kernels() -> tuple[str, ...]:
 
 def run(image_ref: str, options: CheckOptions, console: Console) -> list[Violation]:
     image = dockerhost.get_image(image_ref)
-    want = expectation_for(image.labels or {}, options, _declared_kernels())
+    want = expectation_for(image.labels or {}, options, declared_kernels())
     with console.status(f"reading every layer of {image_ref}", spinner="dots"):
         found = facts.gather(image)
     health: list[HealthResult] = []

@@ -31,6 +31,15 @@ def studio_run_options(
     }
 
 
+def answers(url: str) -> bool | None:
+    """True when `url` answers 200 (None while it does not, for polling)."""
+    try:
+        response = requests.get(url, timeout=2)
+    except requests.RequestException:
+        return None
+    return True if response.status_code == 200 else None
+
+
 def app_health(
     image: str, want: Expectation, app_type: str = "JupyterLab", timeout: float = 90
 ) -> HealthResult:
@@ -40,15 +49,9 @@ def app_health(
         if port is None:
             return HealthResult(False, containers.exit_summary(container), app_type)
         url = f"http://127.0.0.1:{port}{HEALTH_PATH[app_type]}"
-
-        def ask() -> bool | None:
-            try:
-                response = requests.get(url, timeout=2)
-            except requests.RequestException:
-                return None
-            return True if response.status_code == 200 else None
-
-        answered = containers.poll(ask, timeout, alive=lambda: containers.is_running(container))
+        answered = containers.poll(
+            lambda: answers(url), timeout, alive=lambda: containers.is_running(container)
+        )
         if answered:
             idle = None
             if app_type in IDLE_PATH:
