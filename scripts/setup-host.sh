@@ -95,8 +95,9 @@ start_dockerd() {
   command -v dockerd >/dev/null || die "dockerd not found after install"
   log "starting dockerd"
   mkdir -p /var/log/smstudio
-  # Without systemd: run in the background, detached from this shell.
-  as_root sh -c 'nohup dockerd >/var/log/smstudio/dockerd.log 2>&1 &'
+  # Without systemd: run in the background, in a session of its own, so ending (or
+  # killing) the shell or job that started it leaves it running.
+  as_root sh -c 'setsid nohup dockerd >/var/log/smstudio/dockerd.log 2>&1 &'
   local i
   for i in $(seq 1 60); do
     if docker info >/dev/null 2>&1; then log "dockerd ready after ${i}s"; return 0; fi

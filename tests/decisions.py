@@ -22,7 +22,14 @@ BUCKET = "team-bucket"
 POLICIES = {
     "user": [iam.user_policy(SCOPE, TYPES), iam.user_access_policy(SCOPE)],
     "execution": [iam.execution_role_policy(SCOPE, BUCKET, NAMES.ssm_instance_role)],
-}
+    "exec-admin": [iam.exec_admin_policy(SCOPE, NAMES.namespace)],
+    "reminders": [iam.reminders_policy(SCOPE, NAMES.reminders, "ops@example.com",
+                                       [f"{NAMES.reminders}-reminder", f"{NAMES.reminders}-summary"])],
+    # the image pipeline's role (CodeBuild's, so its build log statement is there too)
+    "ci": [iam.ci_policy(SCOPE, NAMES.namespace, ["team-lab"], ["smstudio/teamlab"],
+                         "studio-images")],
+}  # fmt: skip
+SES = f"arn:aws:ses:{REGION}:{ACCOUNT}"
 SM = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
 SSM = f"arn:aws:ssm:{REGION}:{ACCOUNT}"
 SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:smstudio/{DOMAIN}"
@@ -318,4 +325,115 @@ def _rows() -> list[Row]:
     ]  # fmt: skip
 
 
-ROWS = _rows()
+def _exec_admin_rows() -> list[Row]:
+    """The platform team's `smstudio exec` policy: open any of the team's profiles (and
+    so their spaces) in the team's domain, after finding the domain and the app; nothing
+    else."""
+    admin = {"aws:userid": f"{ROLE_ID}:platform-admin",
+             "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/platform-admin"}  # fmt: skip
+    team = {"aws:ResourceTag/smstudio:managed-by": NAMES.namespace,
+            "sagemaker:ResourceTag/smstudio:managed-by": NAMES.namespace}  # fmt: skip
+    other = {"aws:ResourceTag/smstudio:managed-by": "other-team",
+             "sagemaker:ResourceTag/smstudio:managed-by": "other-team"}  # fmt: skip
+    A = "exec-admin"
+    return [
+        Row("exec admin finds the domain", A, "sagemaker:ListDomains", "*", admin),
+        Row("exec admin describes alice's space app", A, "sagemaker:DescribeApp",
+            space_app("alice-space"), admin),
+        Row("exec admin describes an app of another domain", A, "sagemaker:DescribeApp",
+            f"{SM}:app/d-000000000000/x/jupyterlab/default", admin, False),
+        Row("exec admin opens alice's studio", A, "sagemaker:CreatePresignedDomainUrl",
+            profile("alice"), {**admin, **team}),
+        Row("exec admin opens another team's profile", A, "sagemaker:CreatePresignedDomainUrl",
+            profile("carol"), {**admin, **other}, False),
+        Row("exec admin opens an untagged profile", A, "sagemaker:CreatePresignedDomainUrl",
+            profile("carol"), admin, False),
+        Row("exec admin opens a profile of another domain", A,
+            "sagemaker:CreatePresignedDomainUrl", f"{SM}:user-profile/d-000000000000/alice",
+            {**admin, **team}, False),
+        Row("exec admin starts an app", A, "sagemaker:CreateApp", space_app("alice-space"),
+            {**admin, "sagemaker:InstanceTypes": ["ml.t3.medium"]}, False),
+        Row("exec admin deletes an app", A, "sagemaker:DeleteApp", space_app("alice-space"),
+            admin, False),
+        Row("exec admin describes a profile", A, "sagemaker:DescribeUserProfile",
+            profile("alice"), {**admin, **team}, False),
+    ]  # fmt: skip
+
+
+def _reminders_rows() -> list[Row]:
+    """The reminders' Lambda function, with its role's session: list the apps, read
+    profiles' email tags in the domain, send from the team's sender with its templates,
+    write its own log; nothing else."""
+    reminder = {"aws:userid": f"{ROLE_ID}:{NAMES.reminders}",
+                "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/{NAMES.reminders}"}  # fmt: skip
+    R = "reminders"
+    log = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda"
+    return [
+        Row("reminders list the domain's apps", R, "sagemaker:ListApps", "*", reminder),
+        Row("reminders read a profile's email tag", R, "sagemaker:ListTags", profile("alice"),
+            reminder),
+        Row("reminders read a profile of another domain", R, "sagemaker:ListTags",
+            f"{SM}:user-profile/d-000000000000/alice", reminder, False),
+        Row("reminders stop an app", R, "sagemaker:DeleteApp", space_app("alice-space"), reminder,
+            False),
+        Row("reminders send from the team's sender", R, "ses:SendTemplatedEmail",
+            f"{SES}:identity/ops@example.com", {**reminder, "ses:FromAddress": "ops@example.com"}),
+        Row("reminders send with their template", R, "ses:SendTemplatedEmail",
+            f"{SES}:template/{NAMES.reminders}-reminder", reminder),
+        Row("reminders send from another identity", R, "ses:SendTemplatedEmail",
+            f"{SES}:identity/someone@example.com", reminder, False),
+        Row("reminders send with another template", R, "ses:SendTemplatedEmail",
+            f"{SES}:template/phishing", reminder, False),
+        Row("reminders write their log", R, "logs:PutLogEvents",
+            f"{log}/{NAMES.reminders}:log-stream:x", reminder),
+        Row("reminders write another function's log", R, "logs:PutLogEvents",
+            f"{log}/other:log-stream:x", reminder, False),
+    ]  # fmt: skip
+
+
+def _ci_rows() -> list[Row]:
+    """The image pipeline's role session: push to the team's image repositories, add
+    versions to the team's images and update their app image configs, under the team's
+    apply lock; nothing else (no new image, no domain, no other repository)."""
+    job = {"aws:userid": f"{ROLE_ID}:github-actions",
+           "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/{NAMES.ci_role}"}  # fmt: skip
+    C = "ci"
+    ecr = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository"
+    lock = f"{SSM}:parameter/smstudio/{NAMES.namespace}/apply-lock"
+    log = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/codebuild"
+    return [
+        Row("ci logs in to ECR", C, "ecr:GetAuthorizationToken", "*", job),
+        Row("ci pushes the team's image", C, "ecr:PutImage", f"{ecr}/smstudio/teamlab", job),
+        Row("ci makes the team's repository", C, "ecr:CreateRepository",
+            f"{ecr}/smstudio/teamlab", job),
+        Row("ci pushes another repository", C, "ecr:PutImage", f"{ecr}/smstudio/jupyterlab", job,
+            False),
+        Row("ci deletes the team's images", C, "ecr:BatchDeleteImage", f"{ecr}/smstudio/teamlab",
+            job, False),
+        Row("ci lists images for the plan", C, "sagemaker:ListImages", "*", job),
+        Row("ci adds a version to the team's image", C, "sagemaker:CreateImageVersion",
+            f"{SM}:image/team-lab", job),
+        Row("ci reads the team image's version", C, "sagemaker:DescribeImageVersion",
+            f"{SM}:image-version/team-lab/3", job),
+        Row("ci adds a version to another image", C, "sagemaker:CreateImageVersion",
+            f"{SM}:image/other-team", job, False),
+        Row("ci creates an image", C, "sagemaker:CreateImage", f"{SM}:image/team-lab", job, False),
+        Row("ci passes the image role", C, "iam:PassRole",
+            f"arn:aws:iam::{ACCOUNT}:role/{NAMES.image_role}", job, False),
+        Row("ci updates the team's app image config", C, "sagemaker:UpdateAppImageConfig",
+            f"{SM}:app-image-config/team-lab", job),
+        Row("ci updates another app image config", C, "sagemaker:UpdateAppImageConfig",
+            f"{SM}:app-image-config/other-team", job, False),
+        Row("ci changes the domain", C, "sagemaker:UpdateDomain", f"{SM}:domain/{DOMAIN}", job,
+            False),
+        Row("ci takes the team's apply lock", C, "ssm:PutParameter", lock, job),
+        Row("ci writes another parameter", C, "ssm:PutParameter",
+            f"{SSM}:parameter/smstudio/other/apply-lock", job, False),
+        Row("ci writes its build log", C, "logs:PutLogEvents",
+            f"{log}/studio-images:log-stream:1", job),
+        Row("ci writes another build's log", C, "logs:PutLogEvents",
+            f"{log}/other:log-stream:1", job, False),
+    ]  # fmt: skip
+
+
+ROWS = _rows() + _exec_admin_rows() + _reminders_rows() + _ci_rows()

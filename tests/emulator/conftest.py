@@ -59,7 +59,7 @@ class LocalAws:
 
     def clients(self, keys: dict[str, str] | None = None) -> aws.Aws:
         everything = {s: self.url for s in ("sagemaker", "ssm", "sts", "iam", "secretsmanager",
-                                            "logs", "s3", "ecr")}  # fmt: skip
+                                            "logs", "s3", "ecr", "ses", "events", "lambda")}  # fmt: skip
         return aws.Aws(region=self.region, endpoints=everything, max_attempts=1,
                        keys=keys or self.root)  # fmt: skip
 

@@ -24,10 +24,14 @@ COMMANDS = [
     ("open", "alice"), ("run", "alice", "1+1"), ("ssh", "alice", "--", "true"),
     ("forward", "alice", "8501"), ("ide", "vscode", "alice"), ("ssh-config", "--dry-run"),
     ("git-token", "set", "alice"), ("iam", "policy", "--user", "alice"), ("docker-host", "setup"),
-    ("connect", "alice-dev", "--", "true"),
+    ("connect", "alice-dev", "--", "true"), ("remind", "--dry-run"),
+    ("exec", "alice", "--", "true"), ("exec", "alice", "--app", "tools", "--", "true"),
+    ("iam", "policy", "--exec-admin"),
 ]  # fmt: skip
 # the team's remote Docker host, for `docker-host setup` (the other commands do not mind)
 REMOTE = TEAM.replace("[[users]]", '[docker]\nremote_host = "mi-0123456789abcdef0"\n\n[[users]]', 1)
+# ... and reminders, for `remind`
+REMOTE = REMOTE.replace("[[users]]", '[reminders]\nsender = "ops@example.com"\n\n[[users]]', 1)
 
 
 class Throttling(BaseHTTPRequestHandler):

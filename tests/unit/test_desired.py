@@ -141,6 +141,7 @@ def test_profile_tags_carry_the_git_identity() -> None:
         {"Key": "studiouserid", "Value": "alice"},
         {"Key": "smstudio:git-name", "Value": "Alice L"},
         {"Key": "smstudio:git-email", "Value": "a@example.com"},
+        {"Key": "smstudio:email", "Value": "a@example.com"},
     ]
 
 

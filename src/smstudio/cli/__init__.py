@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from smstudio.cli import admin, images, local, ssh, workspace
+from smstudio.cli import admin, ci, images, local, ssh, workspace
 from smstudio.cli.base import app, console
 from smstudio.core import awserrors
 from smstudio.core.errors import SmstudioError
 
-__all__ = ["admin", "app", "images", "local", "main", "ssh", "workspace"]
+__all__ = ["admin", "app", "ci", "images", "local", "main", "ssh", "workspace"]
 
 
 def main() -> None:

@@ -120,6 +120,17 @@ def apply_team(
         bool,
         typer.Option("--break-lock", help="Take the team's apply lock from an apply that died."),
     ] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="`images`: only new image versions and their app image configs (what an "
+            "image pipeline's role may do; the images must exist from a full apply)."
+        ),
+    ] = None,
+    image: Annotated[
+        list[str] | None,
+        typer.Option(help="With --only images: these of the team's images (default: all)."),
+    ] = None,
 ) -> None:
     """Register the team file into its domain: IAM roles, images and versions, app image
     configs, lifecycle configs, domain defaults, user policies and profiles, spaces; with
@@ -130,7 +141,13 @@ def apply_team(
     team runs at a time (a lock in the account; a second waits). Against the local
     Studio: eval "$(smstudio local env)" first.
     """
-    options = Options(prune, delete_home, replace_spaces)
+    if only not in (None, "images"):
+        raise BadInput(f"--only {only}: unknown", "use --only images (or leave it out)")
+    if image and only is None:
+        raise BadInput("--image needs --only images", "add --only images")
+    if only and (prune or delete_home or replace_spaces):
+        raise BadInput("--only images changes images only", "leave out --prune and friends")
+    options = Options(prune, delete_home, replace_spaces, only == "images", list(image or []))
     if dry_run:
         planned, _ = _make(team, tag, options)
         console.print("plan:")
@@ -244,7 +261,14 @@ def lcc_show(
 
 @iam_app.command("policy")
 def iam_policy(
-    user: Annotated[str, typer.Option(help="A user from the team file.")],
+    user: Annotated[str | None, typer.Option(help="A user from the team file.")] = None,
+    exec_admin: Annotated[
+        bool,
+        typer.Option(
+            "--exec-admin",
+            help="The platform team's policy for `smstudio exec` in anyone's app instead.",
+        ),
+    ] = False,
     team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
     account: Annotated[
         str | None, typer.Option(help="AWS account id (default: asked of STS).")
@@ -264,8 +288,17 @@ def iam_policy(
     tag), the team's shared spaces, and the instance types the team file allows them; the
     access policy to their own secrets (git token, remote-access keys), SSH into their own
     apps and remote access to their own spaces.
+
+    With --exec-admin: the policy that lets the platform team run `smstudio exec` in any
+    app of the team's domain (find the domain and the app, open Studio as the team's
+    profiles), to attach to the admins' own identities.
     """
     spec, _ = config.load(team)
+    if exec_admin:
+        _print_exec_admin_policy(spec, account, domain_id)
+        return
+    if user is None:
+        raise BadInput("whose policies? no --user given", "give --user NAME, or --exec-admin")
     member = spec.user(user)
     if member is None:
         names = ", ".join(u.name for u in spec.users) or "none"
@@ -317,6 +350,21 @@ def iam_policy(
             "trust": iam.ssm_trust_policy(),
             "document": iam.ssm_instance_policy(),
         },
+    }
+    print(json.dumps(documents, indent=2))
+
+
+def _print_exec_admin_policy(spec: config.Team, account: str | None, domain_id: str | None) -> None:
+    clients = aws.Aws(region=spec.domain.region)
+    if account is None:
+        account = clients.client("sts").get_caller_identity()["Account"]
+    domain = domain_id or spec.domain.id or apps.find_domain(SageMaker.of(clients), spec)
+    scope = iam.Scope(account=account, region=spec.domain.region, domain_id=domain)
+    documents = {
+        "exec-admin": {
+            "policy": iam.Names(spec.namespace).exec_admin_policy,
+            "document": iam.exec_admin_policy(scope, spec.namespace),
+        }
     }
     print(json.dumps(documents, indent=2))
 
@@ -402,3 +450,42 @@ def docker_host_setup(
                                 "fix what it says and run it again (it is idempotent)")  # fmt: skip
         for line in done.stdout.splitlines():
             console.print(escape(line))
+
+
+@app.command("remind")
+def remind(
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be sent; send nothing.")
+    ] = False,
+) -> None:
+    """Run the reminders now, as the scheduled Lambda function does, from this machine
+    with your credentials: email each user whose apps run past their instance type's
+    threshold (the team file's \\[reminders]) and send the admins a summary.
+
+    Example: smstudio remind --dry-run
+    """
+    from smstudio.register import reminders as deployed
+    from smstudio.teamops import reminders
+
+    spec, _ = config.load(team)
+    if spec.reminders is None:
+        raise BadInput(f"{team}: no [reminders]", "add one (see bootstrap/team.example.toml)")
+    clients = aws.Aws(region=spec.domain.region)
+    domain_id = apps.find_domain(SageMaker.of(clients), spec)
+    account = str(clients.client("sts").get_caller_identity()["Account"])
+    settings = deployed.settings(spec, domain_id, account, spec.domain.region)
+    with console.status("listing the domain's apps", spinner="dots"):
+        report = reminders.run(
+            clients.client("sagemaker"), clients.client("ses"), settings, deliver=not dry_run
+        )
+    late = len(report.overdue)
+    console.print(f"{report.seen} app(s) running on {domain_id}, {late} past their threshold")
+    for message in report.messages:
+        subject, text = message.rendered()
+        out.print(f"--- {message.kind} to {', '.join(message.to)}", markup=False)
+        out.print(f"Subject: {subject}\n\n{text}", markup=False)
+    for user in report.no_email:
+        console.print(f"[yellow]no email on {escape(user)}'s profile: not reminded[/]")
+    said = "sent" if report.sent else "would send (dry run)"
+    out.print(f"{said}: {len(report.messages)} message(s)")

@@ -10,8 +10,10 @@ import typer
 from rich.table import Table
 
 from smstudio.cli.base import TEAM_FILE, app, console, out
-from smstudio.core import aws, config
+from smstudio.core import aws, config, facts
+from smstudio.core.errors import BadInput
 from smstudio.local import stack
+from smstudio.local.gateway import webidentity
 from smstudio.workspaces import whoami
 
 local_app = typer.Typer(
@@ -81,6 +83,32 @@ def local_env(
         print("unset AWS_SESSION_TOKEN AWS_PROFILE")
     for key, value in exports.items():
         print(f"export {key}={shlex.quote(value)}")
+
+
+@local_app.command("ci-token")
+def local_ci_token(
+    provider: Annotated[str, typer.Argument(help="github or gitlab.")],
+    repository: Annotated[str, typer.Argument(help="owner/repo (GitHub), group/project (GitLab).")],
+    branch: Annotated[str, typer.Option(help="The branch the job runs for.")] = "main",
+    pull_request: Annotated[
+        bool, typer.Option("--pull-request", help="A pull (merge) request's job.")
+    ] = False,
+    gitlab_host: Annotated[str, typer.Option(help="GitLab's host.")] = "gitlab.com",
+    lifetime: Annotated[int, typer.Option(help="Seconds the token is valid.")] = 300,
+) -> None:
+    """Print the OIDC token a CI job would get from GitHub Actions or GitLab, signed by
+    the local Studio standing in for them, for AssumeRoleWithWebIdentity.
+
+    Use: smstudio local ci-token github my-org/images > token;
+    AWS_ROLE_ARN=arn:aws:iam::…:role/smstudio-TEAM-ci AWS_WEB_IDENTITY_TOKEN_FILE=token
+    smstudio ci run   (boto3 assumes the role with it, as a pipeline does)
+    """
+    if provider not in ("github", "gitlab"):
+        raise BadInput(f"{provider}: no OIDC tokens", "use github or gitlab")
+    issuer, audience = facts.ci_issuer(provider, gitlab_host)
+    subject = webidentity.job_subject(provider, repository, branch, pull_request)
+    print(webidentity.mint(stack.Layout.default().root, issuer, subject, audience,
+                           lifetime=lifetime))  # fmt: skip
 
 
 def _all(url: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""A data scientist's commands: `whoami`, `up`, `down`, `status`, `open`, `run`, `git-token set`."""
+"""A data scientist's commands: `whoami`, `up`, `down`, `status`, `open`, `run`, `exec`,
+`git-token set`."""
 
 from __future__ import annotations
 
@@ -6,15 +7,15 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import requests
 import typer
 from rich.table import Table
 
 from smstudio.cli.base import TEAM_FILE, app, console, out, studio
 from smstudio.core import aws, config, facts
-from smstudio.core.errors import SmstudioError
+from smstudio.core.errors import BadInput
 from smstudio.register import gittoken
 from smstudio.workspaces import apps, jupyter, usage, whoami
+from smstudio.workspaces import exec as remote_exec
 
 git_token_app = typer.Typer(
     help="Users' git tokens in Secrets Manager, fetched in Studio only when git asks.",
@@ -138,20 +139,67 @@ def workspace_run(
     user: Annotated[str, typer.Argument(help="A user from the team file.")],
     code: Annotated[str, typer.Argument(help="Python code, e.g. 'import sys; sys.version'.")],
     space: Annotated[str | None, typer.Option(help="Space name (default: USER-space).")] = None,
+    app_name: Annotated[
+        str | None, typer.Option("--app", help="A Studio Classic KernelGateway app of USER's.")
+    ] = None,
+    kernel: Annotated[str, typer.Option(help="The kernel to start.")] = "python3",
     team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
 ) -> None:
-    """Run CODE in a fresh kernel of USER's running space and print the result (local
-    Studio: real Studio needs its browser sign-in)."""
+    """Run CODE in a fresh kernel of USER's running app and print the result: the way
+    `exec` gets in (a presigned URL), a kernel instead of a terminal."""
     spec, sm = studio(team)
-    url = apps.open_url(sm, apps.workspace(sm, spec, user, space))
-    browser = requests.Session()  # keeps the app's login cookie, as a browser would
-    landed = browser.get(url, timeout=30, allow_redirects=True)
-    if landed.status_code != 200 or not landed.url.startswith("http://127.0.0.1:"):
-        raise SmstudioError(
-            f"{user}'s space did not open locally (HTTP {landed.status_code})",
-            "`smstudio run` works against the local Studio with the space up (`smstudio up`)",
-        )
-    out.print(jupyter.run_in_server(landed.url.removesuffix("/lab"), code, session=browser))
+    where = remote_exec.target(sm, spec, user, space, app_name)
+    server = remote_exec.login(sm, where)
+    out.print(jupyter.run_in_server(server.base, code, kernel, session=server.session))
+
+
+@app.command("exec")
+def workspace_exec(
+    target: Annotated[str, typer.Argument(help="A user from the team file.")],
+    command: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="The command, after `--`; its words are joined for the shell, as ssh does."
+        ),
+    ] = None,
+    space: Annotated[
+        str | None,
+        typer.Option(help="A space of the team file's, or TARGET's (default: TARGET-space)."),
+    ] = None,
+    app_name: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            help="A Studio Classic KernelGateway app of TARGET's (by name) instead of a space.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds the command may take; then it is interrupted.")
+    ] = 3600,
+    team: Annotated[Path, typer.Option(help="The team file.")] = TEAM_FILE,
+) -> None:
+    """Run a command in TARGET's running app, in a terminal as Studio opens one, with its
+    output as it comes and its exit code: `smstudio exec alice -- df -h ~`.
+
+    Users exec in their own apps (the right to open them: CreatePresignedDomainUrl on their
+    own profile); the platform team in anyone's, with the policy `smstudio iam policy
+    --exec-admin` prints."""
+    if not command:
+        raise BadInput("no command to run", "give it after `--`: smstudio exec alice -- id")
+    spec, sm = studio(team)
+    where = remote_exec.target(sm, spec, target, space, app_name)
+    server = remote_exec.login(sm, where)
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    try:
+        code = remote_exec.run(server, remote_exec.command_text(command), write, timeout)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: the command in {where.label} was sent Ctrl-C")
+        raise typer.Exit(remote_exec.INTERRUPTED) from None
+    raise typer.Exit(code)
 
 
 @git_token_app.command("set")

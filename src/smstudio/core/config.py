@@ -126,6 +126,39 @@ class Starter(_Model):
         return self.git or self.s3
 
 
+DURATION = r"^(\d+d(\d+h)?(\d+m)?|\d+h(\d+m)?|\d+m)$"
+SCHEDULE = r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))$"
+TYPE_GLOB = r"^(default|system|ml\.[a-z0-9*?]+(\.[a-z0-9*?]+)?)$"
+
+
+class Reminders(_Model):
+    """Reminders ("police"): an EventBridge schedule runs a Lambda function that emails
+    each user whose apps have run longer than their instance type's threshold, and sends
+    the admins a summary. Deployed by apply when `sender` is given."""
+
+    sender: Annotated[str, Field(pattern=EMAIL)]
+    admins: list[Annotated[str, Field(pattern=EMAIL)]] = []
+    # an EventBridge schedule expression: rate(1 day), cron(0 8 ? * MON-FRI *)
+    schedule: Annotated[str, Field(pattern=SCHEDULE)] = "rate(1 day)"
+    # per instance type or family glob ("ml.t3.*"), and `default`: 30m, 12h, 5d, 1d12h
+    thresholds: dict[
+        Annotated[str, Field(pattern=TYPE_GLOB)], Annotated[str, Field(pattern=DURATION)]
+    ] = {"default": "1d"}
+    # hourly prices (USD) that override or extend the package's table
+    prices: dict[InstanceType, Annotated[float, Field(ge=0)]] = {}
+    # the scheduled run lists what it would send in its log and sends nothing
+    dry_run: StrictBool = False
+
+    @model_validator(mode="after")
+    def has_default(self) -> Reminders:
+        if "default" not in self.thresholds:
+            raise ValueError(
+                'reminders.thresholds needs a `default` (e.g. default = "1d") for instance '
+                "types no other entry matches"
+            )
+        return self
+
+
 class Git(_Model):
     host: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+(:\d+)?$")] | None = None
     username: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]+$")] = "x-access-token"
@@ -203,6 +236,31 @@ class Docker(_Model):
     remote_host: Annotated[str, Field(pattern=MANAGED_INSTANCE)] | None = None
 
 
+class Ci(_Model):
+    """The image repository's pipeline (`smstudio ci init`) and the identity apply makes
+    for it: a role that GitHub's or GitLab's OIDC tokens for pushes to `branch` of
+    `repository` may assume (CodeBuild: the project's service role). It may push only to
+    the team's image repositories and add versions only to the team's images."""
+
+    provider: Literal["github", "gitlab", "codebuild"]
+    # github: owner/repo; gitlab: the project's path (group/subgroup/project);
+    # codebuild: the CodeBuild project's name
+    repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")]
+    branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]{1,100}$")] = "main"
+    gitlab_host: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+$")] = "gitlab.com"
+
+    @model_validator(mode="after")
+    def repository_shape(self) -> Ci:
+        parts = self.repository.split("/")
+        if self.provider == "github" and len(parts) != 2:
+            raise ValueError("ci.repository: a GitHub repository is owner/name")
+        if self.provider == "gitlab" and len(parts) < 2:
+            raise ValueError("ci.repository: a GitLab project is group/project")
+        if self.provider == "codebuild" and len(parts) != 1:
+            raise ValueError("ci.repository: a CodeBuild project is named without '/'")
+        return self
+
+
 class Team(_Model):
     domain: Domain
     defaults: Defaults = Defaults()
@@ -211,8 +269,10 @@ class Team(_Model):
     startup: Startup = Startup()
     git: Git = Git()
     starter: Starter = Starter()
+    reminders: Reminders | None = None
     identity: Identity = Identity()
     docker: Docker = Docker()
+    ci: Ci | None = None
     users: list[User] = []
     spaces: list[Space] = []
 
@@ -311,6 +371,10 @@ _PATTERN_WORDS = {
     USER_NAME: "a user name is lower-case letters, digits and hyphens, at most 57 characters "
     "(ssh host names ignore case; `<name>-space` must stay within SageMaker's 63)",
     SPACE_NAME: "a space name is lower-case letters, digits and hyphens, at most 63 characters",
+    DURATION: "a duration is days, hours and minutes, e.g. 30m, 12h, 5d, 1d12h",
+    SCHEDULE: "a schedule is an EventBridge expression: rate(1 day), rate(12 hours) or "
+    "cron(0 8 ? * MON-FRI *)",
+    TYPE_GLOB: 'an instance type, a family glob in quotes ("ml.t3.*") or `default`',
 }
 
 

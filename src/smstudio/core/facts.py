@@ -78,6 +78,8 @@ NAME_MAX = 63  # user profile, space, image and app image config names
 STUDIO_USER_TAG = "studiouserid"  # IAM matches it to the caller's principal tag
 MANAGED_BY_TAG = "smstudio:managed-by"  # what smstudio made, with its team's name
 GIT_NAME_TAG, GIT_EMAIL_TAG = "smstudio:git-name", "smstudio:git-email"
+# the user's email, from the team file: where reminders (smstudio.teamops.reminders) go
+EMAIL_TAG = "smstudio:email"
 
 
 # Users' own secrets in Secrets Manager, one per kind: smstudio/<domain>/<user>/<kind>
@@ -87,3 +89,32 @@ GIT_TOKEN, ACCESS_KEYS = "git-token", "remote-access-keys"
 def user_secret_name(domain_id: str, user: str, kind: str) -> str:
     """Also in the app: lcc/lib/studio.py (git token), ssh/authorized_keys.py (keys)."""
     return f"smstudio/{domain_id}/{user}/{kind}"
+
+
+def ecr_repository(target: str) -> str:
+    """The ECR repository a built target is pushed to."""
+    return f"smstudio/{target}"
+
+
+# CI identities (smstudio.teamops.ci): the OIDC issuers a CI role trusts, with the
+# audience their tokens carry and the subject claim one repository's branch gets.
+CI_PROVIDERS = ("github", "gitlab", "codebuild")
+GITHUB_ISSUER = "token.actions.githubusercontent.com"
+GITHUB_AUDIENCE = "sts.amazonaws.com"
+
+
+def ci_issuer(provider: str, gitlab_host: str = "gitlab.com") -> tuple[str, str]:
+    """(issuer host, audience) of a CI system's OIDC tokens (none for CodeBuild: AWS's own
+    service assumes its role)."""
+    if provider == "github":
+        return GITHUB_ISSUER, GITHUB_AUDIENCE
+    if provider == "gitlab":
+        return gitlab_host, f"https://{gitlab_host}"
+    raise ValueError(f"{provider} signs no OIDC tokens")
+
+
+def ci_subject(provider: str, repository: str, branch: str) -> str:
+    """The `sub` claim of a token for a push to `branch` of `repository`."""
+    if provider == "github":
+        return f"repo:{repository}:ref:refs/heads/{branch}"
+    return f"project_path:{repository}:ref_type:branch:ref:{branch}"

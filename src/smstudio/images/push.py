@@ -15,11 +15,9 @@ import docker
 import requests
 from rich.console import Console
 
-from smstudio.core import aws, dockerhost
+from smstudio.core import aws, dockerhost, facts
 from smstudio.core.errors import SmstudioError
 from smstudio.local import registry
-
-REPOSITORY_PREFIX = "smstudio"
 
 
 @dataclass(frozen=True)
@@ -31,10 +29,6 @@ class Pushed:
     @property
     def pinned(self) -> str:
         return f"{self.uri.rsplit(':', 1)[0]}@{self.digest}"
-
-
-def repository_name(target: str) -> str:
-    return f"{REPOSITORY_PREFIX}/{target}"
 
 
 def ensure_repository(ecr: Any, name: str) -> str:
@@ -61,7 +55,7 @@ def push(local_ref: str, target: str, tag: str, clients: aws.Aws, console: Conso
     engine = dockerhost.client()
     image = dockerhost.get_image(local_ref)
     ecr = clients.client("ecr")
-    repository_uri = ensure_repository(ecr, repository_name(target))
+    repository_uri = ensure_repository(ecr, facts.ecr_repository(target))
     credentials = login(ecr)
     uri = f"{repository_uri}:{tag}"
     local_registry = os.environ.get("SMSTUDIO_LOCAL_REGISTRY")

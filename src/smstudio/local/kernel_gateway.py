@@ -3,7 +3,9 @@
 SageMaker runs its own kernel gateway (under /opt/.sagemakerinternal) in Studio Classic
 KernelGateway apps, overriding the image's ENTRYPOINT/CMD: the image only supplies the
 kernels. This module builds the same arrangement: a self-contained runtime in a volume,
-and the docker run options that start it in any image.
+and the docker run options that start it in any image. Like SageMaker's (where Studio
+Classic's "image terminal" runs), it also serves the Jupyter Server terminals API
+(kernel-gateway/launch.py): `smstudio exec` uses it.
 """
 
 from __future__ import annotations

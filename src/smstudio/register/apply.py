@@ -38,12 +38,21 @@ READS = ("Describe", "Get", "List", "Head", "BatchGet", "Search", "Query", "Scan
          "Lookup", "Filter", "Simulate", "Validate", "AssumeRole")  # fmt: skip
 
 
-def gather(team: Team, base_dir: Path, tag: str) -> Inputs:
+def gather(team: Team, base_dir: Path, tag: str, options: Options | None = None) -> Inputs:
     """What only this machine knows: the built images (their config digests) and the
-    lifecycle scripts rendered with the team's settings."""
-    declared = kernels.declared_kernelspecs(project.project_root())
+    lifecycle scripts rendered with the team's settings (`--only images`: the images
+    named, or all, and no scripts)."""
+    options = options or Options()
+    # (read only when needed: an image repository's pipeline has no smstudio checkout)
+    declared = (
+        kernels.declared_kernelspecs(project.project_root())
+        if any("KernelGateway" in i.app_types for i in team.images.values())
+        else []
+    )
     inputs = Inputs()
     for name, image in team.images.items():
+        if options.only_images and options.images and name not in options.images:
+            continue
         ref = f"smstudio/{image.target}:{tag}"
         try:
             image_id = str(dockerhost.get_image(ref).id)
@@ -60,7 +69,7 @@ def gather(team: Team, base_dir: Path, tag: str) -> Inputs:
         if "CodeEditor" in image.app_types:
             config["CodeEditorAppImageConfig"] = desired.codeeditor_config()
         inputs.images[name] = ImageInput(ref, image_id, config)
-    for app_type, path in team.lifecycle.items():
+    for app_type, path in [] if options.only_images else list(team.lifecycle.items()):
         script = base_dir / path
         rendered = lcc.package(script, lcc.settings(team, app_type))
         content = desired.lcc_content(rendered, str(script))
@@ -136,14 +145,14 @@ def make(
 ) -> Planned:
     """Read the account, then plan."""
     options = options or Options()
-    inputs = gather(team, base_dir, tag)
-    found = state.read(team, clients)
+    inputs = gather(team, base_dir, tag, options)
+    found = state.read(team, clients, only_images=options.only_images)
     return Planned(team, tag, options, inputs, found, plan(team, inputs, found, options))
 
 
 def stale(planned: Planned, clients: aws.Aws) -> list[str]:
     """What changed in the account since the plan was made ([] when nothing did)."""
-    now = state.read(planned.team, clients)
+    now = state.read(planned.team, clients, only_images=planned.options.only_images)
     if now.fingerprint() == planned.state.fingerprint():
         return []
     return state.differences(planned.state.to_json(), now.to_json())

@@ -13,6 +13,7 @@ from smstudio.core.errors import BadInput
 from smstudio.core.facts import (
     ARG_LEN_MAX,
     ARGS_MAX,
+    EMAIL_TAG,
     ENV_MAX,
     GIT_EMAIL_TAG,
     GIT_NAME_TAG,
@@ -142,11 +143,13 @@ def app_settings_update(
 
 def profile_tags(user: User) -> list[dict[str, str]]:
     """The tags apply owns on a user profile: who it is (IAM matches `studiouserid` to
-    the caller) and the git identity the lifecycle scripts configure."""
+    the caller), the git identity the lifecycle scripts configure, and the email
+    reminders are sent to."""
     return [
         {"Key": STUDIO_USER_TAG, "Value": user.name},
         {"Key": GIT_NAME_TAG, "Value": user.git_name or user.name},
         {"Key": GIT_EMAIL_TAG, "Value": user.email},
+        {"Key": EMAIL_TAG, "Value": user.email},
     ]
 
 

@@ -27,6 +27,7 @@ from rich.console import Console
 from smstudio.core import aws, dockerhost, facts, wait
 from smstudio.core.errors import SmstudioError
 from smstudio.images import push
+from smstudio.register import reminders
 from smstudio.register.plan import Change, Plan
 
 KILL_AFTER = "SMSTUDIO_TEST_KILL_AFTER_CALLS"
@@ -171,6 +172,71 @@ class Executor:
                 raise SmstudioError(
                     f"image {ImageName} version {Version} still {seen[-1]}", "apply again later"
                 ) from None
+
+    def deploy_reminders(
+        self,
+        Configuration: dict[str, Any],
+        CodeSha256: str,
+        Create: bool,
+        Code: bool,
+        Config: bool,
+        Tags: dict[str, str],
+    ) -> dict[str, Any]:
+        """Create the reminders' function from the package built here (the plan's code:
+        its CodeSha256), or bring its code and configuration to the plan's."""
+        code = reminders.package()
+        if reminders.code_sha256(code) != CodeSha256:
+            raise SmstudioError(
+                "the reminders' code is not the code the plan was made with",
+                "plan again: smstudio changed since the plan was made",
+            )
+        lam = self.client("lambda")
+        name = Configuration["FunctionName"]
+        if Create:
+
+            def created() -> dict[str, Any] | None:
+                try:
+                    return dict(lam.create_function(**Configuration, Code={"ZipFile": code},
+                                                    Tags=Tags))  # fmt: skip
+                except lam.exceptions.InvalidParameterValueException as exc:
+                    if "cannot be assumed" in str(exc):  # a new role takes a while to reach Lambda
+                        return None
+                    raise
+
+            try:
+                wait.until(created, 60, 3, self.clock)
+            except wait.TimedOut:
+                raise SmstudioError(
+                    f"Lambda cannot assume the role {Configuration['Role']} yet",
+                    "apply again in a minute",
+                ) from None
+            self._checkpoint()
+        if Code and not Create:
+            lam.update_function_code(FunctionName=name, ZipFile=code)
+            self._checkpoint()
+            self._function_ready(name)
+        if Config and not Create:
+            lam.update_function_configuration(**Configuration)
+            self._checkpoint()
+        return self._function_ready(name)
+
+    def _function_ready(self, name: str) -> dict[str, Any]:
+        lam = self.client("lambda")
+
+        def ready() -> dict[str, Any] | None:
+            found = lam.get_function_configuration(FunctionName=name)
+            if found.get("State", "Active") == "Failed":
+                raise SmstudioError(
+                    f"the function {name} failed: {found.get('StateReason', '?')}",
+                    "fix the cause and apply again",
+                )
+            busy = "InProgress" in (found.get("State"), found.get("LastUpdateStatus"))
+            return None if busy or found.get("State") == "Pending" else dict(found)
+
+        try:
+            return wait.until(ready, self.version_timeout, 2, self.clock)
+        except wait.TimedOut:
+            raise SmstudioError(f"the function {name} is not ready", "apply again later") from None
 
     def wait_domain(self, DomainId: str) -> dict[str, Any]:
         sm = self.client("sagemaker")

@@ -82,6 +82,22 @@ class Names:
     def user_policies(self, user: str) -> list[str]:
         return [self.user_policy(user), self.user_access_policy(user)]
 
+    @property
+    def exec_admin_policy(self) -> str:
+        """The platform team's policy for `smstudio exec` in anyone's app (not made by
+        apply: an admin attaches it to whom they choose)."""
+        return self._name("exec-admin")
+
+    @property
+    def reminders(self) -> str:
+        """The reminders' Lambda function, its role, schedule and SES template prefix."""
+        return self._name("reminders")
+
+    @property
+    def ci_role(self) -> str:
+        """The image repository's pipeline (smstudio.teamops.ci)."""
+        return self._name("ci")
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -334,6 +350,36 @@ def user_access_policy(scope: Scope) -> Policy:
     )
 
 
+def exec_admin_policy(scope: Scope, namespace: str) -> Policy:
+    """What `smstudio exec` needs to run a command in anyone's app of this team's domain
+    (the platform team helping a user): open Studio as any of the team's profiles
+    (CreatePresignedDomainUrl: its only resource is the profile, a space is opened as a
+    profile that may open it), after finding the domain and the app. Nothing else: not
+    creating, changing or deleting apps, spaces or profiles."""
+    d = scope.domain_id
+    return _doc(
+        {
+            "Sid": "ExecFindTheDomain",
+            "Effect": "Allow",
+            "Action": ["sagemaker:ListDomains"],
+            "Resource": ["*"],
+        },
+        {
+            "Sid": "ExecDescribeApps",
+            "Effect": "Allow",
+            "Action": ["sagemaker:DescribeApp"],
+            "Resource": [scope.arn(f"app/{d}/*")],
+        },
+        {
+            "Sid": "ExecOpenTheTeamsProfiles",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreatePresignedDomainUrl"],
+            "Resource": [scope.arn(f"user-profile/{d}/*")],
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{facts.MANAGED_BY_TAG}": namespace}},
+        },
+    )
+
+
 def remote_docker_statements(scope: Scope) -> list[dict[str, Any]]:
     """Studio Classic apps to their own user's Docker engine (smstudio docker-host): its
     door only (SSHOwner = the session's user), by Run Command for the key and an SSH
@@ -529,6 +575,41 @@ def ssm_instance_policy() -> Policy:
     )
 
 
+def reminders_policy(scope: Scope, function: str, sender: str, templates: list[str]) -> Policy:
+    """The reminders' Lambda role: list the apps and spaces (SageMaker's List actions take
+    no resource), read the tags of this domain's user profiles (their email), send
+    templated email from the team's sender identity with its own templates only, and
+    write its own log group."""
+    ses = f"arn:aws:ses:{scope.region}:{scope.account}"
+    group = f"arn:aws:logs:{scope.region}:{scope.account}:log-group:/aws/lambda/{function}"
+    return _doc(
+        {
+            "Sid": "ListAppsAndSpaces",
+            "Effect": "Allow",
+            "Action": ["sagemaker:ListApps", "sagemaker:ListSpaces"],
+            "Resource": ["*"],
+        },
+        {
+            "Sid": "ReadProfileEmails",
+            "Effect": "Allow",
+            "Action": ["sagemaker:ListTags"],
+            "Resource": [scope.arn(f"user-profile/{scope.domain_id}/*")],
+        },
+        {
+            "Sid": "SendFromTheTeamSender",
+            "Effect": "Allow",
+            "Action": ["ses:SendTemplatedEmail", "ses:SendEmail"],
+            "Resource": [f"{ses}:identity/{sender}", *(f"{ses}:template/{t}" for t in templates)],
+        },
+        {
+            "Sid": "OwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [group, f"{group}:log-stream:*"],
+        },
+    )
+
+
 def service_trust_policy(service: str) -> Policy:
     return _doc(
         {
@@ -584,3 +665,106 @@ def user_trust_policy(account: str, saml_provider: str | None = None) -> Policy:
             "Action": ["sts:AssumeRole"],
         }
     )
+
+
+def oidc_provider_arn(account: str, issuer: str) -> str:
+    return f"arn:aws:iam::{account}:oidc-provider/{issuer}"
+
+
+def ci_trust_policy(
+    account: str, region: str, provider: str, repository: str, branch: str, gitlab_host: str
+) -> Policy:
+    """Who may become the CI role: GitHub's or GitLab's OIDC tokens for a push to `branch`
+    of `repository` only (a pull request's token has another subject: it gets no AWS
+    access at all), or, for CodeBuild, the service building that project of this account."""
+    if provider == "codebuild":
+        project = f"arn:aws:codebuild:{region}:{account}:project/{repository}"
+        return _doc(
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "codebuild.amazonaws.com"},
+                "Action": ["sts:AssumeRole"],
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": project},
+                },
+            }
+        )
+    issuer, audience = facts.ci_issuer(provider, gitlab_host)
+    return _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": oidc_provider_arn(account, issuer)},
+            "Action": ["sts:AssumeRoleWithWebIdentity"],
+            "Condition": {
+                "StringEquals": {
+                    f"{issuer}:aud": audience,
+                    f"{issuer}:sub": facts.ci_subject(provider, repository, branch),
+                }
+            },
+        }
+    )
+
+
+ECR_PUSH = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:DescribeImages",
+    "ecr:DescribeRepositories",
+    "ecr:CreateRepository",
+    "ecr:TagResource",
+]
+
+
+def ci_policy(
+    scope: Scope,
+    namespace: str,
+    images: list[str],
+    repositories: list[str],
+    codebuild_project: str | None = None,
+) -> Policy:
+    """What `smstudio ci run` does after the tests, and nothing else: push to the team's
+    image repositories (cache included), add versions to the team's images and bring
+    their app image configs up to date, under the team's apply lock. It cannot create an
+    image (that passes the image role: the admin's first apply does it), touch the
+    domain, users or IAM, or push anywhere else."""
+    ecr = f"arn:aws:ecr:{scope.region}:{scope.account}:repository"
+    statements: list[dict[str, Any]] = [
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"],
+         "Resource": "*"},
+        {"Sid": "PushTeamImages", "Effect": "Allow", "Action": ECR_PUSH,
+         "Resource": [f"{ecr}/{r}" for r in sorted(set(repositories))]},
+        {"Sid": "ListForThePlan", "Effect": "Allow",
+         "Action": ["sagemaker:ListImages", "sagemaker:ListAppImageConfigs"], "Resource": "*"},
+        {"Sid": "VersionTeamImages", "Effect": "Allow",
+         "Action": ["sagemaker:CreateImageVersion", "sagemaker:DescribeImage",
+                    "sagemaker:DescribeImageVersion", "sagemaker:ListImageVersions",
+                    "sagemaker:ListTags"],
+         "Resource": [scope.arn(f"image/{i}") for i in sorted(images)]
+         + [scope.arn(f"image-version/{i}/*") for i in sorted(images)]},
+        {"Sid": "TeamAppImageConfigs", "Effect": "Allow",
+         "Action": ["sagemaker:DescribeAppImageConfig", "sagemaker:UpdateAppImageConfig"],
+         "Resource": [scope.arn(f"app-image-config/{i}") for i in sorted(images)]},
+        {"Sid": "ApplyLock", "Effect": "Allow",
+         "Action": ["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"],
+         "Resource": scope.ssm(f"parameter/smstudio/{namespace}/apply-lock")},
+    ]  # fmt: skip
+    if codebuild_project:
+        group = (
+            f"arn:aws:logs:{scope.region}:{scope.account}:log-group:/aws/codebuild/"
+            f"{codebuild_project}"
+        )
+        statements.append(
+            {
+                "Sid": "BuildLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [group, f"{group}:log-stream:*"],
+            }
+        )
+    return _doc(*statements)

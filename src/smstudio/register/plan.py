@@ -26,7 +26,7 @@ from typing import Any
 from smstudio.core import facts
 from smstudio.core.config import Team, User
 from smstudio.core.errors import BadInput
-from smstudio.register import desired, iam
+from smstudio.register import desired, iam, reminders
 from smstudio.register.state import State, leavers, removed_space
 
 DOMAIN_ID = "${domain_id}"
@@ -58,6 +58,10 @@ class Options:
     prune: bool = False  # delete what the team file no longer has
     delete_home: bool = False  # ... and the homes of users it no longer has
     replace_spaces: bool = False  # replace spaces whose owner or sharing type changed
+    # `apply --only images`: only new image versions and their app image configs (what
+    # the CI role may do), for these of the team's images (all when empty)
+    only_images: bool = False
+    images: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -237,10 +241,14 @@ class _Planner:
 
     # --- images --------------------------------------------------------------------
 
-    def images(self, image_role: str | None) -> dict[str, str | None]:
+    def images(
+        self, image_role: str | None, only: list[str] | None = None
+    ) -> dict[str, str | None]:
         made: dict[str, str | None] = {}
         role_arn = self.arn("role", self.names.image_role)
         for name, image in self.team.images.items():
+            if only and name not in only:
+                continue
             wanted = self.inputs.images[name]
             have = self.state.images.get(name)
             image_id = None
@@ -750,6 +758,95 @@ class _Planner:
                     "drift: made before smstudio tagged what it makes",
                 )
 
+    # --- reminders ------------------------------------------------------------------
+
+    def reminders(self, domain: str | None) -> None:
+        """The team file's [reminders]: the Lambda role, the SES identity and templates,
+        the function (its code and configuration), the schedule's rule, its target and
+        its permission to invoke the function."""
+        spec = self.team.reminders
+        if spec is None:
+            return
+        names = reminders.Names.of(self.team)
+        have = self.state.reminders
+        account, region = self.state.account, self.state.region
+        role_id = self.role(
+            names.role,
+            iam.service_trust_policy("lambda.amazonaws.com"),
+            reminders.policy(self.team, self.scope),
+        )
+        if have.get("identity") is None:
+            self.add("ses identity", "create", spec.sender,
+                     [Call("ses", "verify_email_identity", {"EmailAddress": spec.sender})],
+                     "(SES emails it a link to verify)", "missing")  # fmt: skip
+        elif have["identity"] != "Success":
+            self.keep("ses identity", spec.sender, f"({have['identity']})",
+                      "not verified yet: open the link SES emailed to it")  # fmt: skip
+        for template in reminders.templates(self.team):
+            name = template["TemplateName"]
+            found = have.get("templates", {}).get(name)
+            if found is None or found != {k: template[k] for k in found}:
+                action = "create" if found is None else "update"
+                call = Call("ses", f"{action}_template", {"Template": template})
+                self.add("ses template", action, name, [call],
+                         reason="missing" if found is None else "differs")  # fmt: skip
+        config = reminders.function_config(self.team, self.domain_ref, account, region)
+        sha = reminders.code_sha256()
+        function = have.get("function")
+        wanted = {k: v for k, v in config.items() if k != "FunctionName"}
+        differs = [] if function is None else sorted(
+            k for k in wanted if function["config"].get(k) != wanted[k])  # fmt: skip
+        code = function is not None and function["code"] != sha
+        function_id = None
+        if function is None or code or differs:
+            parts = (["code"] if code else []) + differs
+            deploy = {"Configuration": config, "CodeSha256": sha, "Create": function is None,
+                      "Code": code, "Config": bool(differs),
+                      "Tags": {t["Key"]: t["Value"] for t in self.managed}}  # fmt: skip
+            function_id = self.add(
+                "reminders function",
+                "create" if function is None else "update",
+                names.function,
+                [Call("smstudio", "deploy_reminders", deploy)],
+                f"({', '.join(parts)})" if parts else f"({reminders.RUNTIME}, {sha[:12]})",
+                "missing" if function is None else "differs",
+                [role_id, domain],
+            )
+        function_arn = f"arn:aws:lambda:{region}:{account}:function:{names.function}"
+        rule_arn = f"arn:aws:events:{region}:{account}:rule/{names.rule}"
+        rule = have.get("rule")
+        rule_id = None
+        if rule is None or rule != {"schedule": spec.schedule, "state": "ENABLED"}:
+            put = {"Name": names.rule, "ScheduleExpression": spec.schedule, "State": "ENABLED",
+                   "Description": f"smstudio reminders for {self.team.namespace}",
+                   "Tags": self.managed}  # fmt: skip
+            rule_id = self.add(
+                "reminders schedule",
+                "create" if rule is None else "update",
+                names.rule,
+                [Call("events", "put_rule", put)],
+                f"({spec.schedule})",
+                "missing" if rule is None else f"drift: {rule['schedule']}, {rule['state']}",
+            )
+        if have.get("permission") != rule_arn:
+            calls = []
+            if have.get("permission") is not None:
+                statement = {"FunctionName": names.function, "StatementId": reminders.PERMISSION_ID}
+                calls.append(Call("lambda", "remove_permission", statement))
+            calls.append(Call("lambda", "add_permission", {
+                "FunctionName": names.function, "StatementId": reminders.PERMISSION_ID,
+                "Action": "lambda:InvokeFunction", "Principal": "events.amazonaws.com",
+                "SourceArn": rule_arn}))  # fmt: skip
+            self.add("reminders schedule", "allow", names.function, calls,
+                     "(the schedule may invoke the function)",
+                     "missing" if have.get("permission") is None else "differs",
+                     [function_id, rule_id])  # fmt: skip
+        target = {"Id": reminders.TARGET_ID, "Arn": function_arn}
+        if target not in have.get("targets", []):
+            self.add("reminders schedule", "target", names.rule,
+                     [Call("events", "put_targets", {"Rule": names.rule, "Targets": [target]})],
+                     f"(-> {names.function})", "missing", [function_id, rule_id])  # fmt: skip
+
     def space_arn(self, name: str) -> str:
         return self.arn("space", f"{self.domain_ref}/{name}")
 
@@ -958,12 +1055,77 @@ class _Planner:
 
     # --- the whole plan --------------------------------------------------------------
 
+    def only_images(self) -> Plan:
+        """New versions of the team's images (or those named) and their app image
+        configs; nothing else is read or planned."""
+        unknown = [n for n in self.options.images if n not in self.team.images]
+        if unknown:
+            raise BadInput(
+                f"image(s) {', '.join(unknown)} are not in the team file",
+                f"name one of: {', '.join(self.team.images) or '(none declared)'}",
+            )
+        wanted = self.options.images or list(self.team.images)
+        missing = [
+            n for n in wanted
+            if n not in self.state.images or n not in self.state.app_image_configs
+        ]  # fmt: skip
+        if missing:
+            raise BadInput(
+                f"image(s) {', '.join(missing)} are not in the account yet: `apply --only "
+                "images` adds versions to images a full apply made",
+                "run a full `smstudio apply` as the admin once, then the pipeline again",
+            )
+        self.images(None, wanted)
+        return self.result
+
+    def ci_identity(self) -> None:
+        """The image pipeline's role (with, for GitHub and GitLab, the account's OIDC
+        provider for their tokens, made when missing and never deleted: other teams'
+        roles may trust it too)."""
+        ci = self.team.ci
+        if ci is None:
+            return
+        account, region = self.state.account, self.state.region
+        if ci.provider != "codebuild":
+            issuer, audience = facts.ci_issuer(ci.provider, ci.gitlab_host)
+            provider_arn = iam.oidc_provider_arn(account, issuer)
+            if provider_arn not in self.state.oidc_providers:
+                self.add(
+                    "oidc provider",
+                    "create",
+                    issuer,
+                    [
+                        Call(
+                            "iam",
+                            "create_open_id_connect_provider",
+                            {"Url": f"https://{issuer}", "ClientIDList": [audience],
+                             "Tags": self.managed},
+                        )
+                    ],
+                    f"(audience {audience})",
+                    "missing: the CI role trusts its tokens",
+                )  # fmt: skip
+        trust = iam.ci_trust_policy(
+            account, region, ci.provider, ci.repository, ci.branch, ci.gitlab_host
+        )
+        policy = iam.ci_policy(
+            self.scope,
+            self.team.namespace,
+            list(self.team.images),
+            [facts.ecr_repository(i.target) for i in self.team.images.values()],
+            ci.repository if ci.provider == "codebuild" else None,
+        )
+        self.role(self.names.ci_role, trust, policy)
+
     def run(self) -> Plan:
+        if self.options.only_images:
+            return self.only_images()
         names = self.names
         sagemaker_trust = iam.sagemaker_trust_policy()
         execution_id = self.role(names.execution_role, sagemaker_trust)
         image_role_id = self.role(names.image_role, sagemaker_trust)
         self.role(names.ssm_instance_role, iam.ssm_trust_policy(), iam.ssm_instance_policy())
+        self.ci_identity()
         images = self.images(image_role_id)
         lccs, lcc_ids = self.lifecycle()
         execution_role = self.arn("role", names.execution_role)
@@ -973,5 +1135,6 @@ class _Planner:
         self.domain_defaults(execution_role, lccs, dropped, [domain, *images.values(), *lcc_ids])
         profiles = {u.name: self.user(u, domain) for u in self.team.users}
         self.spaces(domain, profiles)
+        self.reminders(domain)
         self.departures()
         return self.result

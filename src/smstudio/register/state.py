@@ -19,10 +19,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
+from botocore.exceptions import ClientError
+
 from smstudio.core import aws, facts
 from smstudio.core.config import Team
 from smstudio.images import push
-from smstudio.register import gittoken, iam
+from smstudio.register import gittoken, iam, reminders
 
 T = TypeVar("T")
 WORKERS = 8  # reads in flight at once: quick, and gentle on AWS's rate limits
@@ -57,6 +59,12 @@ class State:
     # user -> the ARN of their remote-access public keys' secret (smstudio.ssh.remote)
     access_keys: dict[str, str] = field(default_factory=dict)
     registrations: dict[str, list[str]] = field(default_factory=dict)  # user -> instances
+    # the team file's [reminders] (smstudio.register.reminders): {function {config, code},
+    # permission (the rule ARN it lets invoke), rule {schedule, state}, targets [{Id, Arn}],
+    # identity (SES verification status), templates {name: {Subject, Text}}}; {} without it
+    reminders: dict[str, Any] = field(default_factory=dict)
+    # the account's IAM OIDC providers' ARNs (the CI role trusts GitHub's or GitLab's)
+    oidc_providers: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,17 +137,27 @@ class Reader:
         return found
 
 
-def read(team: Team, clients: aws.Aws, workers: int = WORKERS) -> State:
-    """The account as the plan for `team` needs it."""
+def read(team: Team, clients: aws.Aws, workers: int = WORKERS, only_images: bool = False) -> State:
+    """The account as the plan for `team` needs it; with only_images, just the team's
+    images and their app image configs (what `apply --only images` plans from, and all
+    the CI role may read)."""
     reader = Reader(clients, workers)
     account = str(reader.client("sts").get_caller_identity()["Account"])
     state = State(account=account, region=str(clients.session.region_name))
+    if only_images:
+        _images(reader, state, set(team.images))
+        _app_image_configs(reader, state)
+        state.app_image_configs = {
+            k: v for k, v in state.app_image_configs.items() if k in team.images
+        }
+        return state
     with ThreadPoolExecutor(4) as pool:
         jobs = [
             pool.submit(_iam, reader, team, state),
             pool.submit(_images, reader, state),
             pool.submit(_sagemaker_lists, reader, state),
             pool.submit(_domain, reader, team, state),
+            pool.submit(_reminders, reader, team, state),
         ]
         for job in jobs:
             job.result()
@@ -193,10 +211,73 @@ def _iam(reader: Reader, team: Team, state: State) -> None:
             }
         elif role["Arn"] in wanted_principals or our_arns & set(attached):
             state.principals[role["Arn"]] = _principal("role", role, attached)
+    if team.ci is not None and team.ci.provider != "codebuild":
+        listed = reader.client("iam").list_open_id_connect_providers()
+        state.oidc_providers = sorted(str(p["Arn"]) for p in listed["OpenIDConnectProviderList"])
     for user in details["UserDetailList"]:
         attached = sorted(a["PolicyArn"] for a in user.get("AttachedManagedPolicies", []))
         if user["Arn"] in wanted_principals or our_arns & set(attached):
             state.principals[user["Arn"]] = _principal("user", user, attached)
+
+
+def _missing(exc: Exception) -> bool:
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return "NotFound" in code or "DoesNotExist" in code or "NoSuch" in code
+
+
+def _reminders(reader: Reader, team: Team, state: State) -> None:
+    """The reminders' function, its permission, rule and targets, SES identity and
+    templates (only for a team file with [reminders])."""
+    if team.reminders is None:
+        return
+    names = reminders.Names.of(team)
+    found: dict[str, Any] = {"function": None, "permission": None, "rule": None,
+                             "targets": [], "identity": None, "templates": {}}  # fmt: skip
+    lam, events, ses = reader.client("lambda"), reader.client("events"), reader.client("ses")
+    try:
+        config = lam.get_function_configuration(FunctionName=names.function)
+    except ClientError as exc:
+        if not _missing(exc):
+            raise
+    else:
+        keys = ("Role", "Handler", "Runtime", "Timeout", "MemorySize", "Description")
+        wanted = {k: config.get(k) for k in keys}
+        variables = (config.get("Environment") or {}).get("Variables") or {}
+        wanted["Environment"] = {"Variables": dict(variables)}
+        found["function"] = {"config": wanted, "code": config.get("CodeSha256")}
+        try:
+            policy = json.loads(lam.get_policy(FunctionName=names.function)["Policy"])
+        except ClientError as exc:
+            if not _missing(exc):
+                raise
+        else:
+            for statement in policy.get("Statement", []):
+                if statement.get("Sid") == reminders.PERMISSION_ID:
+                    condition = statement.get("Condition", {}).get("ArnLike", {})
+                    found["permission"] = condition.get("AWS:SourceArn", "")
+    try:
+        rule = events.describe_rule(Name=names.rule)
+    except ClientError as exc:
+        if not _missing(exc):
+            raise
+    else:
+        found["rule"] = {"schedule": rule.get("ScheduleExpression"), "state": rule.get("State")}
+        listed = events.list_targets_by_rule(Rule=names.rule).get("Targets", [])
+        found["targets"] = sorted(({"Id": t["Id"], "Arn": t["Arn"]} for t in listed),
+                                  key=lambda t: str(t["Id"]))  # fmt: skip
+    sender = team.reminders.sender
+    attributes = ses.get_identity_verification_attributes(Identities=[sender])
+    status = (attributes.get("VerificationAttributes") or {}).get(sender)
+    found["identity"] = status.get("VerificationStatus") if status else None
+    for name in sorted(names.templates.values()):
+        try:
+            template = ses.get_template(TemplateName=name)["Template"]
+        except ClientError as exc:
+            if not _missing(exc):
+                raise
+            continue
+        found["templates"][name] = {k: template.get(k) for k in ("SubjectPart", "TextPart")}
+    state.reminders = found
 
 
 def _principal(kind: str, found: dict[str, Any], attached: list[str]) -> dict[str, Any]:
@@ -204,19 +285,25 @@ def _principal(kind: str, found: dict[str, Any], attached: list[str]) -> dict[st
     return {"kind": kind, "name": name, "tags": tags_of(found.get("Tags")), "attached": attached}
 
 
-def _images(reader: Reader, state: State) -> None:
+def _images(reader: Reader, state: State, only: set[str] | None = None) -> None:
     sm = reader.client("sagemaker")
     listed = reader.pages("sagemaker", "list_images", "Images", PaginationConfig=PAGE)
     listed = [i for i in listed if i.get("ImageStatus") not in ("DELETING", "DELETE_FAILED")]
+    if only is not None:
+        listed = [i for i in listed if i["ImageName"] in only]
 
     def one(image: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         name = image["ImageName"]
         tags = tags_of(sm.list_tags(ResourceArn=image["ImageArn"]).get("Tags"))
         latest = None
-        try:
-            found = sm.describe_image_version(ImageName=name)
-        except sm.exceptions.ResourceNotFound:
-            found = None
+        # the latest by number, then described by number: IAM authorizes a version's ARN
+        # (image-version/NAME/N), which a request for "the latest" does not name
+        versions = reader.pages("sagemaker", "list_image_versions", "ImageVersions",
+                                ImageName=name, PaginationConfig=PAGE)  # fmt: skip
+        found = None
+        if versions:
+            newest = max(int(v["Version"]) for v in versions)
+            found = sm.describe_image_version(ImageName=name, Version=newest)
         if found is not None:
             container = found.get("ContainerImage", "")
             latest = {
@@ -231,6 +318,18 @@ def _images(reader: Reader, state: State) -> None:
 
 
 def _sagemaker_lists(reader: Reader, state: State) -> None:
+    _app_image_configs(reader, state)
+    lccs = reader.pages(
+        "sagemaker",
+        "list_studio_lifecycle_configs",
+        "StudioLifecycleConfigs",
+        NameContains="smstudio",
+        PaginationConfig=PAGE,
+    )
+    state.lifecycle_configs = sorted(str(c["StudioLifecycleConfigName"]) for c in lccs)
+
+
+def _app_image_configs(reader: Reader, state: State) -> None:
     configs = reader.pages(
         "sagemaker", "list_app_image_configs", "AppImageConfigs", PaginationConfig=PAGE
     )
@@ -241,14 +340,6 @@ def _sagemaker_lists(reader: Reader, state: State) -> None:
         }
         for c in sorted(configs, key=lambda c: str(c["AppImageConfigName"]))
     }
-    lccs = reader.pages(
-        "sagemaker",
-        "list_studio_lifecycle_configs",
-        "StudioLifecycleConfigs",
-        NameContains="smstudio",
-        PaginationConfig=PAGE,
-    )
-    state.lifecycle_configs = sorted(str(c["StudioLifecycleConfigName"]) for c in lccs)
 
 
 def _domain(reader: Reader, team: Team, state: State) -> None:

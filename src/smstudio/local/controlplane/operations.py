@@ -15,7 +15,7 @@ import secrets
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from smstudio.core import facts
@@ -111,6 +111,18 @@ class ControlPlane:
 
     # --- plumbing -------------------------------------------------------------------
 
+    def now(self) -> datetime:
+        """The control plane's time: the machine's, shifted by what the local Studio's
+        admin set (`set_clock`), so tests give apps ages without waiting."""
+        shift = float(self.store.table("clock").get("shift_seconds", 0.0))
+        return now() + timedelta(seconds=shift)
+
+    def set_clock(self, shift_seconds: float) -> None:
+        """Shift the time resources are stamped with from now on (0: the machine's)."""
+        with self.store.lock:
+            self.store.table("clock")["shift_seconds"] = float(shift_seconds)
+            self.store.save()
+
     def handle(
         self, operation: str, params: Params, region: str, caller: str = ""
     ) -> dict[str, Any]:
@@ -141,7 +153,7 @@ class ControlPlane:
         table = self.store.table(kind)
         if key in table:
             raise in_use(f"{what} already exists")
-        stamp = now()
+        stamp = self.now()
         item = {**item, "CreationTime": stamp, "LastModifiedTime": stamp}
         table[key] = item
         if "Tags" in item:
@@ -198,7 +210,7 @@ class ControlPlane:
     def op_UpdateImage(self, p: Params, ctx: Context) -> dict[str, Any]:
         image = self._get("images", p["ImageName"], f"Image {p['ImageName']} does not exist.")
         image.update(self._pick(p, "Description", "DisplayName", "RoleArn"))
-        image["LastModifiedTime"] = now()
+        image["LastModifiedTime"] = self.now()
         return {"ImageArn": image["ImageArn"]}
 
     def op_DeleteImage(self, p: Params, ctx: Context) -> dict[str, Any]:
@@ -309,7 +321,7 @@ class ControlPlane:
         for key in self._AIC:
             item.pop(key, None)
         item.update(self._pick(p, *self._AIC))
-        item["LastModifiedTime"] = now()
+        item["LastModifiedTime"] = self.now()
         return {"AppImageConfigArn": item["AppImageConfigArn"]}
 
     def op_ListAppImageConfigs(self, p: Params, ctx: Context) -> dict[str, Any]:
@@ -459,7 +471,7 @@ class ControlPlane:
         for key in ("AppNetworkAccessType", "SubnetIds", "VpcId"):  # new apps only
             if key in p:
                 domain[key] = p[key]
-        domain["LastModifiedTime"] = now()
+        domain["LastModifiedTime"] = self.now()
         return {"DomainArn": domain["DomainArn"]}
 
     def op_DeleteDomain(self, p: Params, ctx: Context) -> dict[str, Any]:
@@ -505,7 +517,7 @@ class ControlPlane:
         profile = self._profile(p["DomainId"], p["UserProfileName"])
         if "UserSettings" in p:
             profile["UserSettings"] = _merge(profile.get("UserSettings", {}), p["UserSettings"])
-        profile["LastModifiedTime"] = now()
+        profile["LastModifiedTime"] = self.now()
         return {"UserProfileArn": profile["UserProfileArn"]}
 
     def op_ListUserProfiles(self, p: Params, ctx: Context) -> dict[str, Any]:
@@ -611,7 +623,7 @@ class ControlPlane:
         self._check_space_idle(p["DomainId"], p["SpaceName"], p.get("SpaceSettings") or {})
         if "SpaceSettings" in p:
             space["SpaceSettings"] = _merge(space.get("SpaceSettings", {}), p["SpaceSettings"])
-        space["LastModifiedTime"] = now()
+        space["LastModifiedTime"] = self.now()
         return {"SpaceArn": space["SpaceArn"]}
 
     def op_ListSpaces(self, p: Params, ctx: Context) -> dict[str, Any]:
@@ -738,7 +750,7 @@ class ControlPlane:
         if app["Status"] in ("Deleted", "Deleting"):
             raise in_use(f"App {p['AppName']} is already {app['Status']}")
         app["Status"] = "Deleting"
-        app["LastModifiedTime"] = now()
+        app["LastModifiedTime"] = self.now()
         if self.runtime is not None:
             self.runtime.stop(dict(app))
         else:
@@ -754,7 +766,7 @@ class ControlPlane:
             for app in self.store.table("apps").values():
                 if app["AppArn"] == app_arn:
                     app["Status"] = status
-                    app["LastModifiedTime"] = now()
+                    app["LastModifiedTime"] = self.now()
                     if reason:
                         app["FailureReason"] = reason
             endpoints = self.store.table("endpoints")
@@ -771,7 +783,7 @@ class ControlPlane:
         with self.store.lock:
             grant = self.store.table("presigned").pop(token, None)
             self.store.save()
-            if grant is None or grant["Expires"] < now().timestamp():
+            if grant is None or grant["Expires"] < self.now().timestamp():
                 return None
             endpoints = self.store.table("endpoints")
             for app in self.store.table("apps").values():
@@ -836,7 +848,7 @@ class ControlPlane:
             "DocumentName": "",
             "Parameters": {"portNumber": [str(facts.SSHD_PORT)]},
             "Owner": ctx.caller,
-            "Started": now(),
+            "Started": self.now(),
         }
         return {
             "SessionId": session_id,
@@ -862,7 +874,7 @@ class ControlPlane:
             "DomainId": p["DomainId"],
             "UserProfileName": p["UserProfileName"],
             "SpaceName": p.get("SpaceName"),
-            "Expires": now().timestamp() + p.get("ExpiresInSeconds", 300),
+            "Expires": self.now().timestamp() + p.get("ExpiresInSeconds", 300),
         }
         return {"AuthorizedUrl": f"{self.presign_base}/auth?token={token}"}
 

@@ -53,6 +53,7 @@ def main() -> None:
     write_admin(args.state, identities.root_key())
     ssm = Ssm(store, plane.account)
     gateway = Gateway(plane, ssm, moto, identities)
+    gateway.web_identity_dir = args.state
     runtime = None
     if not args.no_apps:
         settings = RuntimeSettings(

@@ -151,6 +151,10 @@ def _service_keys(call: Call, region: str, facts: Facts) -> dict[str, Any]:
                 "secretsmanager:SecretId": params.get("SecretId"),
                 "secretsmanager:Description": params.get("Description")}  # fmt: skip
         return {k: v for k, v in keys.items() if v is not None}
+    if call.service == "ses" and params.get("Source"):
+        to = (params.get("Destination") or {}).values()
+        recipients = sorted({_address(a) for group in to for a in group})
+        return {"ses:FromAddress": _address(params["Source"]), "ses:Recipients": recipients}
     return {}
 
 
@@ -197,11 +201,22 @@ def _template_values(call: Call, region: str, facts: Facts) -> dict[str, str]:
             {k: str(params[p]) for k, p in (("BucketName", "Bucket"), ("ObjectName", "Key"))
              if p in params}
         )  # fmt: skip
+    elif call.service == "ses":
+        source = str(params.get("SourceArn") or "").rpartition("identity/")[2]
+        values["IdentityName"] = source or _address(params.get("Source"))
+        if "Template" in params:
+            values["TemplateName"] = str(params["Template"])
     elif call.service in ("logs", "ecr"):
         for name in ("logGroupName", "logStreamName", "repositoryName"):
             if name in params:
                 values[name[0].upper() + name[1:]] = str(params[name])
     return values
+
+
+def _address(value: Any) -> str:
+    """The address of an email source (`Name <a@b.c>` or `a@b.c`)."""
+    text = str(value or "")
+    return text.rpartition("<")[2].rstrip(">").strip() if "<" in text else text.strip()
 
 
 def _new_secret_suffix() -> str:
@@ -234,6 +249,8 @@ def resources(call: Call, action: sar.Action | None, region: str, facts: Facts) 
             found.insert(0, f"arn:aws:ssm:{region}:{owner}:document/{document}")
         if params.get("SessionId") and "session" in kinds:
             found.append(f"{prefix}:session/{params['SessionId']}")
+        if isinstance(params.get("Name"), str) and "parameter" in kinds:
+            found.append(f"{prefix}:parameter/{params['Name'].lstrip('/')}")
         return found or ["*"]
     if call.service == "secretsmanager":
         wanted = params.get("SecretId") or params.get("Name")
@@ -248,6 +265,9 @@ def resources(call: Call, action: sar.Action | None, region: str, facts: Facts) 
         return [f"{prefix}:secret:{wanted}{suffix}"]
     if call.service == "sts" and "RoleArn" in params:
         return [str(params["RoleArn"])]
+    if call.service == "ecr" and params.get("repositoryNames"):
+        # DescribeRepositories naming repositories: each one is authorized
+        return [f"{prefix}:repository/{name}" for name in params["repositoryNames"]]
     values = _template_values(call, region, facts)
     found = []
     for kind in action.resources if action else ():

@@ -25,6 +25,7 @@ from smstudio.local.gateway import evaluator
 from smstudio.local.gateway.authz import global_context, request_tags
 from smstudio.local.gateway.evaluator import Decision, Policy, Principal, Request
 from smstudio.local.gateway.principal import Caller
+from smstudio.local.gateway.webidentity import Claims
 
 TABLE = "credentials"
 NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
@@ -75,6 +76,7 @@ class IamView(Protocol):
 
     def role_by_arn(self, arn: str) -> RoleInfo | None: ...
     def user_by_key(self, access_key: str) -> UserInfo | None: ...
+    def oidc_provider(self, arn: str) -> list[str] | None: ...  # its audiences
 
 
 def _random(
@@ -230,6 +232,46 @@ class Identities:
             raise Refused("ValidationError", f"The requested DurationSeconds exceeds the "
                           f"MaxSessionDuration set for this role ({limit}).")  # fmt: skip
         return self._issue(role, session, duration, source, tags)
+
+    def assume_role_with_web_identity(
+        self, claims: Claims, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """sts:AssumeRoleWithWebIdentity with a token whose signature and expiry hold:
+        the account's OIDC provider for its issuer, its audience, then the role's trust
+        with `<issuer>:sub` and `<issuer>:aud`."""
+        role_arn = str(params.get("RoleArn", ""))
+        session = str(params.get("RoleSessionName", ""))
+        if not NAME.match(session):
+            raise Refused("ValidationError", f"1 validation error detected: Value '{session}' at "
+                          "'roleSessionName' failed to satisfy constraint: Member must satisfy "
+                          r"regular expression pattern: [\w+=,.@-]*")  # fmt: skip
+        provider = f"arn:aws:iam::{self.account}:oidc-provider/{claims.issuer}"
+        audiences = self.iam.oidc_provider(provider)
+        if audiences is None:
+            raise Refused("InvalidIdentityToken", "No OpenIDConnect provider found in your "
+                          f"account for https://{claims.issuer}")  # fmt: skip
+        if claims.audience not in audiences:
+            raise Refused("InvalidIdentityToken", "Incorrect token audience")
+        role = self.iam.role_by_arn(role_arn)
+        denied = Refused("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity")
+        if role is None:
+            raise denied
+        context: dict[str, Any] = {
+            f"{claims.issuer}:sub": claims.subject,
+            f"{claims.issuer}:aud": claims.audience,
+            "sts:RoleSessionName": session,
+        }
+        who = Principal(provider, self.account, federated=provider)
+        if not self._trust_check(None, who, role, "sts:AssumeRoleWithWebIdentity", context):
+            raise denied
+        duration = int(params.get("DurationSeconds") or DEFAULT_DURATION)
+        if not MIN_DURATION <= duration <= role.max_session:
+            limit = role.max_session
+            raise Refused("ValidationError", "The requested DurationSeconds exceeds the "
+                          f"MaxSessionDuration set for this role ({limit}).")  # fmt: skip
+        made = self._issue(role, session, duration, None, {})
+        return {**made, "SubjectFromWebIdentityToken": claims.subject,
+                "Provider": provider, "Audience": claims.audience}  # fmt: skip
 
     def assume_as_service(
         self, role_arn: str, service: str, session: str, source: str | None, duration: int

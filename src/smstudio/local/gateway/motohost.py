@@ -197,6 +197,13 @@ class Moto:
                     )
         return None
 
+    def oidc_provider(self, arn: str) -> list[str] | None:
+        """The audiences (client IDs) of the account's OIDC provider `arn`; None when
+        there is none."""
+        with self.lock:
+            found = self._iam().open_id_providers.get(arn)
+            return list(found.client_id_list) if found is not None else None
+
     def user_by_key(self, access_key: str) -> UserInfo | None:
         with self.lock:
             backend = self._iam()
@@ -253,3 +260,27 @@ class Moto:
             if found is None:
                 return None
             return {t["Key"]: t["Value"] for t in found.tags or []}
+
+    # --- SES's sent messages (the local Studio's admin reads them back) -------------------
+
+    def ses_sent(self, region: str) -> list[dict[str, Any]]:
+        """What SES sent in this region, oldest first: templated messages with their
+        template and data, plain ones with their subject and body."""
+        from moto.ses.models import ses_backends
+
+        with self.lock:
+            backend = ses_backends[self.account][region]
+            out = []
+            for message in list(backend.sent_messages):
+                entry: dict[str, Any] = {
+                    "MessageId": getattr(message, "id", None),
+                    "Source": message.source,
+                    "Destination": message.destinations,
+                }
+                for attribute, key in (("template", "Template"), ("template_data", "TemplateData"),
+                                       ("subject", "Subject"), ("body", "Body"),
+                                       ("raw_data", "RawData")):  # fmt: skip
+                    if hasattr(message, attribute):
+                        entry[key] = getattr(message, attribute)
+                out.append(entry)
+            return out

@@ -28,10 +28,22 @@ class Action:
     dependent: tuple[str, ...]
 
 
+# Where several services share an IAM prefix, the one whose actions the local Studio's
+# clients call: `ses` is SES's v1 API (SendTemplatedEmail, ...), then the others.
+PREFERRED = {"ses": "Amazon SES"}
+
+
 @cache
-def _data() -> dict[str, dict[str, Any]]:
+def _data() -> dict[str, list[dict[str, Any]]]:
+    """Services by IAM prefix: the preferred one first, then the others, the last listed
+    first."""
     text = resources.files("parliament").joinpath("iam_definition.json").read_text()
-    return {service["prefix"]: service for service in json.loads(text)}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for service in reversed(json.loads(text)):
+        found.setdefault(service["prefix"], []).append(service)
+    for prefix, services in found.items():
+        services.sort(key=lambda s: s["service_name"] != PREFERRED.get(prefix))
+    return found
 
 
 def _normal(key: str) -> str:
@@ -68,10 +80,11 @@ def _privilege(prefix: str, service: dict[str, Any], name: str) -> dict[str, Any
 
 @cache
 def action(prefix: str, name: str) -> Action | None:
-    service = _data().get(prefix)
-    if service is None:
-        return None
-    found = _privilege(prefix, service, name)
+    found, service = None, {}
+    for service in _data().get(prefix, []):
+        found = _privilege(prefix, service, name)
+        if found is not None:
+            break
     if found is None:
         return None
     templates = {r["resource"]: r for r in service["resources"]}

@@ -19,6 +19,11 @@ Routes that are not AWS APIs, each with its own credential:
                                connection upgraded and piped to a door's sshd
 - GET  /_local/docker-host     where engines' doors find the local Studio's code, AWS
                                endpoint and registry sockets (paths, no secrets)
+- GET  /_local/ses/sent?region=R  the messages SES sent (moto's record of them)
+- POST /_local/clock            {"shift_seconds": N}: the control plane stamps what it makes
+                               N seconds from the machine's time (apps' ages, in tests)
+                               (both: the local Studio's admin, a request signed with the
+                               root key)
 - GET  /health
 """
 
@@ -34,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
@@ -41,7 +47,7 @@ from xml.sax.saxutils import escape
 from smstudio.local.controlplane.model import ApiError, to_wire
 from smstudio.local.controlplane.operations import ControlPlane
 from smstudio.local.controlplane.ssm import Ssm
-from smstudio.local.gateway import authz, evaluator, protocol, sigv4
+from smstudio.local.gateway import authz, evaluator, protocol, sigv4, webidentity
 from smstudio.local.gateway.identities import AuthFailure, Identities, Refused
 from smstudio.local.gateway.motohost import Moto, changes_state
 from smstudio.local.gateway.principal import Caller
@@ -51,7 +57,7 @@ SERVICE_PRINCIPAL = "sagemaker.amazonaws.com"
 CREDENTIALS = "app-credentials"  # store table: container token -> the app's role session
 REFRESH_BEFORE = 300.0  # seconds: a cached app session is renewed this close to expiry
 LOCAL_GETS = ("/health", "/auth", "/_local/credentials", "/_local/ssm/connect",
-              "/_local/docker-host")  # fmt: skip
+              "/_local/docker-host", "/_local/ses/sent")  # fmt: skip
 
 
 class Runtime(Protocol):
@@ -86,6 +92,8 @@ class Gateway:
         self.clock = clock
         self.account = plane.account
         self.stats = Stats()
+        # the folder holding the CI issuers' key (webidentity): None, no web identities
+        self.web_identity_dir: Path | None = None
 
     # --- Facts (authz's view of the state) -------------------------------------------------
 
@@ -163,8 +171,45 @@ class Gateway:
                 return protocol.auth_error(call.protocol, "denied", message)
         return None
 
+    def admin(self, request: RawRequest) -> Response | None:
+        """None when the request is signed by the local Studio's admin (the root key);
+        else the refusal."""
+        who = self.authenticate(request)
+        if isinstance(who, Response):
+            return who
+        if not who[0].root:
+            message = f"{who[0].arn} is not the local Studio's admin (the root key)"
+            return protocol.error("json", "AccessDeniedException", message, 403)
+        return None
+
+    def web_identity(self, request: RawRequest) -> Response | None:
+        """An unsigned sts:AssumeRoleWithWebIdentity (its token is the credential); None
+        for any other request."""
+        if request.header("authorization") or request.method != "POST":
+            return None
+        form = parse_qs(request.body.decode(errors="replace"))
+        if form.get("Action", [""])[0] != "AssumeRoleWithWebIdentity":
+            return None
+        params = {k: v[0] for k, v in form.items()}
+        try:
+            if self.web_identity_dir is None:
+                raise webidentity.BadToken("InvalidIdentityToken", "no OIDC issuer is known here")
+            claims = webidentity.verify(
+                self.web_identity_dir, params.get("WebIdentityToken", ""), self.clock()
+            )
+            result = self.identities.assume_role_with_web_identity(claims, params)
+        except webidentity.BadToken as bad:
+            return protocol.error("query", bad.code, bad.message, 400)
+        except Refused as refusal:
+            status = 403 if refusal.code == "AccessDenied" else 400
+            return protocol.error("query", refusal.code, refusal.message, status)
+        return _query_response("AssumeRoleWithWebIdentity", result)
+
     def serve(self, request: RawRequest) -> Response:
         started = time.perf_counter()
+        unsigned = self.web_identity(request)
+        if unsigned is not None:
+            return unsigned
         who = self.authenticate(request)
         if isinstance(who, Response):
             return who
@@ -347,6 +392,13 @@ def make_handler(gateway: Gateway, runtime: Runtime | None) -> type[BaseHTTPRequ
                     self._plain(403, {"message": "the URL is unknown, used or expired"})
                 else:
                     self._respond(Response(302, {"Location": target}, b""))
+            elif raw.path == "/_local/ses/sent":
+                refused = gateway.admin(raw)
+                if refused is not None:
+                    self._respond(refused)
+                else:
+                    region = parse_qs(raw.query).get("region", ["us-east-1"])[0]
+                    self._plain(200, {"Messages": gateway.moto.ses_sent(region)})
             elif raw.path == "/_local/docker-host":
                 self._plain(200, runtime.docker_host_info() if runtime else {})
             elif raw.path == "/_local/ssm/connect":
@@ -425,6 +477,13 @@ def make_handler(gateway: Gateway, runtime: Runtime | None) -> type[BaseHTTPRequ
                                         str(params.get("ActivationCode")),
                                         str(params.get("Container", "")), key)  # fmt: skip
                     self._plain(200, {"InstanceId": made})
+                elif raw.path == "/_local/clock":
+                    refused = gateway.admin(raw)
+                    if refused is not None:
+                        self._respond(refused)
+                        return
+                    plane.set_clock(float(params.get("shift_seconds", 0)))
+                    self._plain(200, {"shift_seconds": float(params.get("shift_seconds", 0))})
                 elif raw.path == "/_local/ssm/stream":
                     found = ssm.stream(str(params.get("SessionId")), str(params.get("TokenValue")))
                     self._plain(200, found)
