@@ -48,9 +48,11 @@ class Studio(dict[str, Any]):
             drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:  # fmt: skip
         """`smstudio ARGS --team TEAM` as `user` (None: the admin), `env` on top and the
         variables in `drop` taken out."""
-        command = [sys.executable, "-m", "smstudio.cli", *args]
+        words = list(args)
         if "--team" not in args and args and args[0] not in ("ssh", "forward", "local"):
-            command += ["--team", str(self["team"])]
+            at = words.index("--") if "--" in words else len(words)  # options before `--`
+            words[at:at] = ["--team", str(self["team"])]
+        command = [sys.executable, "-m", "smstudio.cli", *words]
         environment = {**self.user_env(user), **(env or {})}
         for name in drop:
             environment.pop(name, None)

@@ -12,9 +12,34 @@ from rich.table import Table
 from smstudio.cli.base import app, console, out
 from smstudio.core import aws
 from smstudio.core.errors import BadInput
+from smstudio.core.facts import HOME
 from smstudio.images import bake, localbase, push
 from smstudio.images.check import lint
 from smstudio.images.kit import runner
+
+# What an AppImageConfig declares about an image, as `images check` and `images test` take it.
+Uid = Annotated[int, typer.Option(help="DefaultUid the AppImageConfig declares.")]
+Gid = Annotated[int, typer.Option(help="DefaultGid the AppImageConfig declares.")]
+MountPath = Annotated[str, typer.Option(help="FileSystemConfig.MountPath (the home).")]
+AppTypes = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="App type(s) the image serves (default: its io.smstudio.app-types label): "
+        "KernelGateway, JupyterLab, CodeEditor."
+    ),
+]
+Kernels = Annotated[
+    list[str] | None,
+    typer.Option(help="Kernelspec names the AppImageConfig lists (KernelGateway)."),
+]
+DockerAccess = Annotated[
+    bool,
+    typer.Option(
+        "--docker",
+        help="The team turns Docker access on ([docker] access = true): check for the "
+        "Docker CLI, its compose plugin and DOCKER_BUILDKIT=0.",
+    ),
+]
 
 images_app = typer.Typer(
     help="Build the Studio images with docker buildx bake, list them, and check any image "
@@ -121,33 +146,15 @@ def list_images() -> None:
 @images_app.command("check")
 def check_image(
     image: Annotated[str, typer.Argument(help="A built image, e.g. smstudio/jupyterlab:dev.")],
-    uid: Annotated[int, typer.Option(help="DefaultUid the AppImageConfig will declare.")] = 1000,
-    gid: Annotated[int, typer.Option(help="DefaultGid the AppImageConfig will declare.")] = 100,
-    mount_path: Annotated[
-        str, typer.Option(help="FileSystemConfig.MountPath (the home).")
-    ] = "/home/sagemaker-user",
-    app_type: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="App type(s) the image serves (default: its io.smstudio.app-types "
-            "label): KernelGateway, JupyterLab, ..."
-        ),
-    ] = None,
-    kernel: Annotated[
-        list[str] | None,
-        typer.Option(help="Kernelspec names the AppImageConfig will list (KernelGateway)."),
-    ] = None,
+    uid: Uid = 1000,
+    gid: Gid = 100,
+    mount_path: MountPath = HOME,
+    app_type: AppTypes = None,
+    kernel: Kernels = None,
     health: Annotated[
         bool, typer.Option(help="Start JupyterLab images and ask their health endpoint.")
     ] = True,
-    docker: Annotated[
-        bool,
-        typer.Option(
-            "--docker",
-            help="The team turns Docker access on ([docker] access = true): check for the "
-            "Docker CLI, its compose plugin and DOCKER_BUILDKIT=0.",
-        ),
-    ] = False,
+    docker: DockerAccess = False,
 ) -> None:
     """Lint any built image against the Studio contract before you push it.
 
@@ -176,22 +183,12 @@ def check_image(
 @images_app.command("test")
 def test_image(
     image: Annotated[str, typer.Argument(help="A built image, e.g. my-team/jupyterlab:1.")],
-    app_type: Annotated[
-        list[str] | None,
-        typer.Option(help="App type(s) it serves (default: its io.smstudio.app-types label)."),
-    ] = None,
-    kernel: Annotated[
-        list[str] | None,
-        typer.Option(help="Kernelspec names the AppImageConfig lists (KernelGateway)."),
-    ] = None,
-    uid: Annotated[int, typer.Option(help="DefaultUid the AppImageConfig declares.")] = 1000,
-    gid: Annotated[int, typer.Option(help="DefaultGid the AppImageConfig declares.")] = 100,
-    mount_path: Annotated[
-        str, typer.Option(help="FileSystemConfig.MountPath (the home).")
-    ] = "/home/sagemaker-user",
-    docker: Annotated[
-        bool, typer.Option("--docker", help="Docker access is on: check for what it needs.")
-    ] = False,
+    app_type: AppTypes = None,
+    kernel: Kernels = None,
+    uid: Uid = 1000,
+    gid: Gid = 100,
+    mount_path: MountPath = HOME,
+    docker: DockerAccess = False,
     tests: Annotated[
         Path | None,
         typer.Option(help="Your own tests (default: ./tests when it exists)."),

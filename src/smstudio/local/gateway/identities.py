@@ -89,6 +89,25 @@ def _stamp(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
+def _session_name(params: Mapping[str, Any]) -> str:
+    """RoleSessionName, as STS validates it."""
+    session = str(params.get("RoleSessionName", ""))
+    if not NAME.match(session):
+        raise Refused("ValidationError", f"1 validation error detected: Value '{session}' at "
+                      "'roleSessionName' failed to satisfy constraint: Member must satisfy "
+                      r"regular expression pattern: [\w+=,.@-]*")  # fmt: skip
+    return session
+
+
+def _duration(params: Mapping[str, Any], limit: int) -> int:
+    """DurationSeconds (default one hour), within the role's (or a chain's) limit."""
+    duration = int(params.get("DurationSeconds") or DEFAULT_DURATION)
+    if not MIN_DURATION <= duration <= limit:
+        raise Refused("ValidationError", "The requested DurationSeconds exceeds the "
+                      f"MaxSessionDuration set for this role ({limit}).")  # fmt: skip
+    return duration
+
+
 @dataclass
 class Identities:
     store: Store
@@ -187,11 +206,7 @@ class Identities:
     def assume_role(self, caller: Caller, params: Mapping[str, Any], region: str) -> dict[str, Any]:
         """sts:AssumeRole, authorized by the role's trust and the caller's policies."""
         role_arn = str(params.get("RoleArn", ""))
-        session = str(params.get("RoleSessionName", ""))
-        if not NAME.match(session):
-            raise Refused("ValidationError", f"1 validation error detected: Value '{session}' at "
-                          "'roleSessionName' failed to satisfy constraint: Member must satisfy "
-                          r"regular expression pattern: [\w+=,.@-]*")  # fmt: skip
+        session = _session_name(params)
         source = params.get("SourceIdentity")
         if caller.source_identity and source and source != caller.source_identity:
             raise Refused("ValidationError", "SourceIdentity cannot be changed in a role chain")
@@ -227,11 +242,7 @@ class Identities:
                     f"{role_arn}",
                 )
         limit = CHAINED_MAX if caller.kind == "session" else role.max_session
-        duration = int(params.get("DurationSeconds") or DEFAULT_DURATION)
-        if not MIN_DURATION <= duration <= limit:
-            raise Refused("ValidationError", f"The requested DurationSeconds exceeds the "
-                          f"MaxSessionDuration set for this role ({limit}).")  # fmt: skip
-        return self._issue(role, session, duration, source, tags)
+        return self._issue(role, session, _duration(params, limit), source, tags)
 
     def assume_role_with_web_identity(
         self, claims: Claims, params: Mapping[str, Any]
@@ -240,11 +251,7 @@ class Identities:
         the account's OIDC provider for its issuer, its audience, then the role's trust
         with `<issuer>:sub` and `<issuer>:aud`."""
         role_arn = str(params.get("RoleArn", ""))
-        session = str(params.get("RoleSessionName", ""))
-        if not NAME.match(session):
-            raise Refused("ValidationError", f"1 validation error detected: Value '{session}' at "
-                          "'roleSessionName' failed to satisfy constraint: Member must satisfy "
-                          r"regular expression pattern: [\w+=,.@-]*")  # fmt: skip
+        session = _session_name(params)
         provider = f"arn:aws:iam::{self.account}:oidc-provider/{claims.issuer}"
         audiences = self.iam.oidc_provider(provider)
         if audiences is None:
@@ -264,12 +271,7 @@ class Identities:
         who = Principal(provider, self.account, federated=provider)
         if not self._trust_check(None, who, role, "sts:AssumeRoleWithWebIdentity", context):
             raise denied
-        duration = int(params.get("DurationSeconds") or DEFAULT_DURATION)
-        if not MIN_DURATION <= duration <= role.max_session:
-            limit = role.max_session
-            raise Refused("ValidationError", "The requested DurationSeconds exceeds the "
-                          f"MaxSessionDuration set for this role ({limit}).")  # fmt: skip
-        made = self._issue(role, session, duration, None, {})
+        made = self._issue(role, session, _duration(params, role.max_session), None, {})
         return {**made, "SubjectFromWebIdentityToken": claims.subject,
                 "Provider": provider, "Audience": claims.audience}  # fmt: skip
 
