@@ -29,6 +29,10 @@ url="$("$smstudio" up alice --team "$team")"
 # the team file turns Docker access on: alice's space has an engine of its own
 "$smstudio" run alice --team "$team" \
   'import subprocess; subprocess.run(["docker", "info", "--format", "Docker {{.ServerVersion}} in the space ({{.Driver}} storage)"], capture_output=True, text=True).stdout.strip()'
+# a command in her running space, through its terminal (its output and exit code);
+# the quoted words are expanded there, not here
+# shellcheck disable=SC2016
+"$smstudio" exec alice --team "$team" -- 'echo "$(id -un) has $(ls -A ~ | wc -l) entries in $HOME"'
 "$smstudio" status --team "$team"
 echo
 echo "alice's JupyterLab (one-time link): $url"
