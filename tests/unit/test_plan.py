@@ -121,7 +121,16 @@ class Account:
 
     def delete_role(self, RoleName: str) -> None:
         assert not self.state.roles[RoleName]["attached"], "IAM: detach first"
+        assert not self.state.roles[RoleName]["inline"], "IAM: delete its policies first"
         del self.state.roles[RoleName]
+
+    def delete_role_policy(self, RoleName: str, PolicyName: str) -> None:
+        del self.state.roles[RoleName]["inline"][PolicyName]
+
+    def create_open_id_connect_provider(self, Url: str, ClientIDList: list[str],
+                                        Tags: list[Any]) -> None:  # fmt: skip
+        host = Url.removeprefix("https://")
+        self.state.oidc_providers.append(f"arn:aws:iam::{self.state.account}:oidc-provider/{host}")
 
     def delete_policy(self, PolicyArn: str) -> None:
         del self.state.policies[PolicyArn.rsplit("/", 1)[-1]]
@@ -536,3 +545,42 @@ def test_delete_home_empties_it_with_an_app_of_theirs_before_the_profile_goes() 
 def test_delete_home_needs_a_kernelgateway_image() -> None:
     with pytest.raises(BadInput, match="KernelGateway image"):
         plan(team(WITHOUT_BOB), inputs(), leaving_bob(), Options(prune=True, delete_home=True))
+
+
+CI = """
+[ci]
+provider = "github"
+repository = "acme/studio-images"
+"""
+
+
+def test_the_ci_role_and_its_provider_are_made_once_and_pruned_with_the_ci_table() -> None:
+    with_ci = plan(team(TEAM + CI), inputs(), empty())
+    made = [s for s in steps(with_ci) if s[2] in ("token.actions.githubusercontent.com",
+                                                   NAMES.ci_role)]  # fmt: skip
+    assert made == [("oidc provider", "create", "token.actions.githubusercontent.com"),
+                    ("iam role", "create", NAMES.ci_role)]  # fmt: skip
+    state = Account(empty()).run(with_ci)
+    assert plan(team(TEAM + CI), inputs(), state).changes == []
+    kept = plan(team(), inputs(), state)
+    assert kept.changes == [] and [(k.step, k.target) for k in kept.kept] == [
+        ("iam role", NAMES.ci_role)
+    ]
+    pruned = plan(team(), inputs(), state, Options(prune=True))
+    assert steps(pruned) == [("iam role", "delete", NAMES.ci_role)]
+    gone = Account(state).run(pruned)
+    assert NAMES.ci_role not in gone.roles
+    assert plan(team(), inputs(), gone, Options(prune=True)).changes == []
+
+
+def test_only_images_plans_versions_and_configs_and_nothing_else() -> None:
+    state = applied()
+    rebuilt = inputs("sha256:" + "2" * 64)
+    only = plan(team(), rebuilt, state, Options(only_images=True))
+    assert {s[0] for s in steps(only)} == {"image version"}
+    one = plan(team(), rebuilt, state, Options(only_images=True, images=["smstudio-jupyterlab"]))
+    assert steps(one) == [("image version", "create", "smstudio-jupyterlab")]
+    with pytest.raises(BadInput, match="not in the team file"):
+        plan(team(), rebuilt, state, Options(only_images=True, images=["nope"]))
+    with pytest.raises(BadInput, match="full `smstudio apply`"):
+        plan(team(), rebuilt, empty(), Options(only_images=True))

@@ -879,6 +879,7 @@ class _Planner:
                 )
             else:
                 self.keep("space", name, detail, "not in the team file; kept (--prune deletes it)")
+        self.dropped_ci_role()
         for name in self.dropped_images():
             parts = ["its versions"]
             calls = []
@@ -901,6 +902,26 @@ class _Planner:
                 )
             else:
                 self.keep("image", name, detail, "not in the team file; kept (--prune deletes it)")
+
+    def dropped_ci_role(self) -> None:
+        """The image pipeline's role, when the team file no longer has [ci] (the OIDC
+        provider stays: other roles may trust it)."""
+        name = self.names.ci_role
+        have = self.state.roles.get(name)
+        ours = have is not None and have["tags"].get(facts.MANAGED_BY_TAG) == self.team.namespace
+        if self.team.ci is not None or have is None or not ours:
+            return
+        calls = [Call("iam", "delete_role_policy", {"RoleName": name, "PolicyName": policy})
+                 for policy in sorted(have["inline"])]  # fmt: skip
+        calls += [Call("iam", "detach_role_policy", {"RoleName": name, "PolicyArn": arn})
+                  for arn in have["attached"]]  # fmt: skip
+        calls.append(Call("iam", "delete_role", {"RoleName": name}))
+        detail = "(the image pipeline's role; the OIDC provider stays)"
+        if self.options.prune:
+            self.add("iam role", "delete", name, calls, detail, "[ci] is not in the team file")
+        else:
+            self.keep("iam role", name, detail, "[ci] is not in the team file; kept (--prune "
+                      "deletes it)")  # fmt: skip
 
     def dropped_images(self) -> list[str]:
         return [
