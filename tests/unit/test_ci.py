@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from smstudio.core import config
+from smstudio.core import config, project
+from smstudio.core.errors import BadInput
+from smstudio.images import kernels
 from smstudio.local.gateway import evaluator, webidentity
 from smstudio.register import iam
 from smstudio.teamops import ci, pipelines
@@ -204,3 +206,32 @@ def test_codebuild_assumes_the_role_for_its_project_only() -> None:
     assert not _trusts(trust, codebuild, "sts:AssumeRole", {**context,
                                                             "aws:SourceArn": project + "other"})  # fmt: skip
     assert not _trusts(trust, codebuild, "sts:AssumeRole", {**context, "aws:SourceAccount": "999999999999"})
+
+
+KG_TEAM = """
+[domain]
+name = "ml-team"
+[images.team-kg]
+target = "teamkg"
+app_types = ["KernelGateway"]
+kernels = [{ name = "team-py", display_name = "Team Python" }, { name = "ir", display_name = "R" }]
+[images.plain-kg]
+target = "plainkg"
+app_types = ["KernelGateway"]
+"""
+
+
+def test_a_team_kernel_gateway_image_declares_its_own_kernels() -> None:
+    team = config.parse(KG_TEAM, "t")
+    own = kernels.for_image(team.images["team-kg"])
+    assert [(k.name, k.display_name) for k in own] == [("team-py", "Team Python"), ("ir", "R")]
+    assert ci.check_options(team, team.images["team-kg"]).kernels == ("team-py", "ir")
+    ours = kernels.declared_kernelspecs(project.project_root())
+    assert kernels.for_image(team.images["plain-kg"]) == ours
+    with pytest.raises(BadInput, match="kernels are for KernelGateway images"):
+        config.parse(KG_TEAM.replace('app_types = ["KernelGateway"]\nkernels',
+                                     'app_types = ["JupyterLab"]\nkernels'), "t")  # fmt: skip
+    six = ", ".join(f'{{ name = "k{n}", display_name = "K" }}' for n in range(6))
+    too_many = f'[domain]\nname = "t"\n[images.kg]\ntarget = "kg"\napp_types = ["KernelGateway"]\nkernels = [{six}]\n'
+    with pytest.raises(BadInput, match=r"images\.kg\.kernels: List should have at most 5 items"):
+        config.parse(too_many, "t")

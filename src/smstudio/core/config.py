@@ -165,14 +165,31 @@ class Git(_Model):
     repositories: list[Annotated[str, Field(pattern=r"^https://[^\s]+$")]] = []
 
 
+class Kernel(_Model):
+    """A kernelspec a KernelGateway image ships, as its AppImageConfig lists it."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,255}$")]
+    display_name: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
 class Image(_Model):
     target: str
     app_types: Annotated[list[AppType], Field(min_length=1)]
+    # KernelGateway: the image's kernelspecs (1 to 5); default: smstudio's own declaration
+    # (images/kernelgateway/kernelspecs.json), for images built on our kernelgateway image
+    kernels: Annotated[list[Kernel], Field(min_length=1, max_length=5)] | None = None
     uid: Literal[0, 1000] = 1000
     gid: Literal[0, 100] = 100
     mount_path: Annotated[str, Field(pattern=r"^/home/sagemaker-user(/.*)?$")] = (
         "/home/sagemaker-user"
     )
+
+    @model_validator(mode="after")
+    def kernels_for_kernel_gateway(self) -> Image:
+        if self.kernels is not None and "KernelGateway" not in self.app_types:
+            raise ValueError("kernels are for KernelGateway images: add it to app_types, or "
+                             "leave kernels out")  # fmt: skip
+        return self
 
 
 class Identity(_Model):

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from smstudio.core import project
+from smstudio.core.config import Image
 from smstudio.core.errors import SmstudioError
 
 DECLARATION = Path("images/kernelgateway/kernelspecs.json")
@@ -50,3 +52,11 @@ def parse_declaration(text: str, source: str = str(DECLARATION)) -> list[KernelS
 def declared_kernelspecs(root: Path) -> list[KernelSpecDecl]:
     path = root / DECLARATION
     return parse_declaration(path.read_text(), str(path))
+
+
+def for_image(image: Image) -> list[KernelSpecDecl]:
+    """The kernelspecs a team's KernelGateway image ships: its own `kernels`, else
+    smstudio's declaration (read only then: a team's pipeline has no smstudio checkout)."""
+    if image.kernels:
+        return [KernelSpecDecl(k.name, k.display_name) for k in image.kernels]
+    return declared_kernelspecs(project.project_root())

@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from smstudio.core import aws, dockerhost, project
+from smstudio.core import aws, dockerhost
 from smstudio.core.config import Team
 from smstudio.core.errors import BadInput, SmstudioError
 from smstudio.images import kernels
@@ -43,12 +43,6 @@ def gather(team: Team, base_dir: Path, tag: str, options: Options | None = None)
     lifecycle scripts rendered with the team's settings (`--only images`: the images
     named, or all, and no scripts)."""
     options = options or Options()
-    # (read only when needed: an image repository's pipeline has no smstudio checkout)
-    declared = (
-        kernels.declared_kernelspecs(project.project_root())
-        if any("KernelGateway" in i.app_types for i in team.images.values())
-        else []
-    )
     inputs = Inputs()
     for name, image in team.images.items():
         if options.only_images and options.images and name not in options.images:
@@ -63,7 +57,9 @@ def gather(team: Team, base_dir: Path, tag: str, options: Options | None = None)
             ) from None
         config: dict[str, Any] = {}
         if "KernelGateway" in image.app_types:
-            config["KernelGatewayImageConfig"] = desired.kernel_gateway_config(image, declared)
+            config["KernelGatewayImageConfig"] = desired.kernel_gateway_config(
+                image, kernels.for_image(image)
+            )
         if "JupyterLab" in image.app_types:
             config["JupyterLabAppImageConfig"] = desired.jupyterlab_config(image)
         if "CodeEditor" in image.app_types:

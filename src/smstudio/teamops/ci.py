@@ -22,7 +22,7 @@ from typing import Any
 
 from rich.console import Console
 
-from smstudio.core import aws, dockerhost, facts, project
+from smstudio.core import aws, dockerhost, facts
 from smstudio.core.config import Image, Team
 from smstudio.core.errors import BadInput, SmstudioError
 from smstudio.images import buildlog, kernels, push
@@ -153,7 +153,7 @@ def default_tag(repo: Path) -> str:
 def check_options(team: Team, image: Image) -> lint.CheckOptions:
     kernel_names: tuple[str, ...] = ()
     if "KernelGateway" in image.app_types:
-        kernel_names = tuple(k.name for k in kernels.declared_kernelspecs(project.project_root()))
+        kernel_names = tuple(k.name for k in kernels.for_image(image))
     return lint.CheckOptions(image.uid, image.gid, image.mount_path, tuple(image.app_types),
                              kernel_names, True, bool(team.docker.access))  # fmt: skip
 
