@@ -26,7 +26,7 @@ POLICIES = {
     "reminders": [iam.reminders_policy(SCOPE, NAMES.reminders, "ops@example.com",
                                        [f"{NAMES.reminders}-reminder", f"{NAMES.reminders}-summary"])],
     # the image pipeline's role (CodeBuild's, so its build log statement is there too)
-    "ci": [iam.ci_policy(SCOPE, NAMES.namespace, ["team-lab"], ["smstudio/teamlab"],
+    "ci": [iam.ci_policy(SCOPE, NAMES.namespace, ["team-lab"], [f"smstudio/{NAMES.namespace}/teamlab"],
                          "studio-images")],
 }  # fmt: skip
 SES = f"arn:aws:ses:{REGION}:{ACCOUNT}"
@@ -403,12 +403,13 @@ def _ci_rows() -> list[Row]:
     log = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/codebuild"
     return [
         Row("ci logs in to ECR", C, "ecr:GetAuthorizationToken", "*", job),
-        Row("ci pushes the team's image", C, "ecr:PutImage", f"{ecr}/smstudio/teamlab", job),
+        Row("ci pushes the team's image", C, "ecr:PutImage", f"{ecr}/smstudio/{NAMES.namespace}/teamlab", job),
         Row("ci makes the team's repository", C, "ecr:CreateRepository",
-            f"{ecr}/smstudio/teamlab", job),
-        Row("ci pushes another repository", C, "ecr:PutImage", f"{ecr}/smstudio/jupyterlab", job,
+            f"{ecr}/smstudio/{NAMES.namespace}/teamlab", job),
+        Row("ci pushes another team's repository of the same target", C, "ecr:PutImage",
+            f"{ecr}/smstudio/other-team/teamlab", job,
             False),
-        Row("ci deletes the team's images", C, "ecr:BatchDeleteImage", f"{ecr}/smstudio/teamlab",
+        Row("ci deletes the team's images", C, "ecr:BatchDeleteImage", f"{ecr}/smstudio/{NAMES.namespace}/teamlab",
             job, False),
         Row("ci lists images for the plan", C, "sagemaker:ListImages", "*", job),
         Row("ci adds a version to the team's image", C, "sagemaker:CreateImageVersion",

@@ -125,7 +125,7 @@ def test_a_pull_request_builds_checks_and_tests_without_pushing(studio: Studio, 
     assert (repo / "reports" / "junit-team-lab.xml").is_file()
     ecr = studio["clients"].client("ecr")
     with pytest.raises(ClientError, match="RepositoryNotFound"):
-        ecr.describe_repositories(repositoryNames=["smstudio/teamlab"])
+        ecr.describe_repositories(repositoryNames=["smstudio/ci-team/teamlab"])
 
 
 def test_the_admins_apply_makes_the_ci_role_and_the_image(studio: Studio, repo: Path) -> None:
@@ -171,7 +171,7 @@ def test_a_change_is_built_tested_pushed_and_registered_as_the_ci_role(
                   drop=CREDENTIALS)  # fmt: skip
     seconds = time.monotonic() - started
     assert done.returncode == 0, done.stdout + done.stderr[-4000:]
-    pushed = re.search(r"pushed (\S+/smstudio/teamlab@sha256:\w+)", done.stdout)
+    pushed = re.search(r"pushed (\S+/smstudio/ci-team/teamlab@sha256:\w+)", done.stdout)
     assert pushed, done.stdout
     assert "registered: image version create team-lab" in done.stdout, done.stdout
     latest = studio["sm"].describe_image_version(ImageName="team-lab")

@@ -91,9 +91,10 @@ def user_secret_name(domain_id: str, user: str, kind: str) -> str:
     return f"smstudio/{domain_id}/{user}/{kind}"
 
 
-def ecr_repository(target: str) -> str:
-    """The ECR repository a built target is pushed to."""
-    return f"smstudio/{target}"
+def ecr_repository(target: str, namespace: str | None = None) -> str:
+    """The ECR repository a built target is pushed to: a team's own under its namespace
+    (what apply and its image pipeline push), `smstudio/<target>` for `images push`."""
+    return f"smstudio/{namespace}/{target}" if namespace else f"smstudio/{target}"
 
 
 # CI identities (smstudio.teamops.ci): the OIDC issuers a CI role trusts, with the

@@ -51,11 +51,19 @@ def login(ecr: Any) -> dict[str, str]:
     return {"username": user, "password": password, "serveraddress": data["proxyEndpoint"]}
 
 
-def push(local_ref: str, target: str, tag: str, clients: aws.Aws, console: Console) -> Pushed:
+def push(
+    local_ref: str,
+    target: str,
+    tag: str,
+    clients: aws.Aws,
+    console: Console,
+    repository: str | None = None,
+) -> Pushed:
+    """Push to `repository` (default: smstudio/<target>)."""
     engine = dockerhost.client()
     image = dockerhost.get_image(local_ref)
     ecr = clients.client("ecr")
-    repository_uri = ensure_repository(ecr, facts.ecr_repository(target))
+    repository_uri = ensure_repository(ecr, repository or facts.ecr_repository(target))
     credentials = login(ecr)
     uri = f"{repository_uri}:{tag}"
     local_registry = os.environ.get("SMSTUDIO_LOCAL_REGISTRY")

@@ -127,10 +127,17 @@ class Executor:
     # --- steps of smstudio's own ---------------------------------------------------------
 
     def push_image_version(
-        self, ImageName: str, LocalRef: str, Target: str, ImageId: str, ClientToken: str
+        self,
+        ImageName: str,
+        LocalRef: str,
+        Target: str,
+        ImageId: str,
+        ClientToken: str,
+        Repository: str | None = None,
     ) -> dict[str, Any]:
-        """Push the planned image (the same one: its config digest) and add it as the
-        image's next version, CREATED before the run goes on."""
+        """Push the planned image (the same one: its config digest) to the team's
+        repository and add it as the image's next version, CREATED before the run goes
+        on. (A plan written before repositories were per team names none.)"""
         local = dockerhost.get_image(LocalRef)
         if local.id != ImageId:
             raise SmstudioError(
@@ -139,7 +146,7 @@ class Executor:
                 "plan again: the image was rebuilt since the plan was made",
             )
         tag = LocalRef.rsplit(":", 1)[1]
-        pushed = push.push(LocalRef, Target, tag, self.clients, self.console)
+        pushed = push.push(LocalRef, Target, tag, self.clients, self.console, Repository)
         sm = self.client("sagemaker")
         arn = sm.create_image_version(
             ImageName=ImageName, BaseImage=pushed.uri, ClientToken=ClientToken

@@ -308,6 +308,9 @@ class _Planner:
                                 "ImageName": name,
                                 "LocalRef": wanted.local_ref,
                                 "Target": image.target,
+                                "Repository": facts.ecr_repository(
+                                    image.target, self.team.namespace
+                                ),
                                 "ImageId": wanted.image_id,
                                 "ClientToken": client_token(name, wanted.image_id, number),
                             },
@@ -1133,7 +1136,10 @@ class _Planner:
             self.scope,
             self.team.namespace,
             list(self.team.images),
-            [facts.ecr_repository(i.target) for i in self.team.images.values()],
+            [
+                facts.ecr_repository(i.target, self.team.namespace)
+                for i in self.team.images.values()
+            ],
             ci.repository if ci.provider == "codebuild" else None,
         )
         self.role(self.names.ci_role, trust, policy)

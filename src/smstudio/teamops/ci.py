@@ -200,6 +200,9 @@ class Pipeline:
 
     # --- the steps ---------------------------------------------------------------------
 
+    def _repository(self, image: Image) -> str:
+        return facts.ecr_repository(image.target, self.request.team.namespace)
+
     def _cache_refs(self) -> tuple[dict[str, str], dict[str, str] | None]:
         """Each target's cache image reference, and the login it needs (None: none)."""
         if self.clients is None:
@@ -211,7 +214,7 @@ class Pipeline:
         refs: dict[str, str] = {}
         for image in self.images.values():
             uri = (f"{account}.dkr.ecr.{region}.amazonaws.com/"
-                   f"{facts.ecr_repository(image.target)}:{CACHE_TAG}")  # fmt: skip
+                   f"{self._repository(image)}:{CACHE_TAG}")  # fmt: skip
             refs[image.target] = (registry.to_local(uri, local) or uri) if local else uri
         return refs, None if local else push.login(ecr)
 
@@ -284,8 +287,10 @@ class Pipeline:
         assert self.clients is not None
         for name, ref in self.result.built.items():
             target = self.images[name].target
-            pushed = push.push(ref, target, self.request.tag, self.clients, self.console)
-            push.push(ref, target, CACHE_TAG, self.clients, self.console)  # the next cache
+            repository = self._repository(self.images[name])
+            pushed = push.push(ref, target, self.request.tag, self.clients, self.console,
+                               repository)  # fmt: skip
+            push.push(ref, target, CACHE_TAG, self.clients, self.console, repository)
             self.result.pushed.append(pushed.pinned)
 
     def register(self) -> None:
