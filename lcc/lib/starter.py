@@ -5,6 +5,7 @@
 # uses (the app's execution role for S3, git with the user's token helper).
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -29,8 +30,7 @@ def copy_missing(source: Path, target: Path) -> tuple[int, int]:
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         temporary = dest.with_name(f".{dest.name}.starter")
-        temporary.write_bytes(path.read_bytes())
-        temporary.chmod(path.stat().st_mode & 0o777)
+        shutil.copy(path, temporary)  # streamed, with its mode bits
         temporary.replace(dest)
         copied += 1
     return copied, kept

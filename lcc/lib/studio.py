@@ -130,15 +130,14 @@ def git_credential(args: argparse.Namespace) -> int:
 def home_usage(args: argparse.Namespace) -> int:
     """Report the home's usage now and, with --every, again every so many seconds while
     the app runs (a failed report is logged; the next one is tried all the same)."""
+    if not args.every:
+        report_home_usage()
+        return 0
     while True:
         try:
             report_home_usage()
         except Exception as exc:
-            if not args.every:
-                raise
             log("ERROR", f"home usage not reported: {exc}")
-        if not args.every:
-            return 0
         time.sleep(args.every)
 
 

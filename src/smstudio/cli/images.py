@@ -217,18 +217,9 @@ def test_image(
 
     Example: smstudio images test my-team/jupyterlab:1 --junit-xml reports/image.xml
     """
-    request = runner.KitRequest(
-        image,
-        tuple(app_type or ()),
-        tuple(kernel or ()),
-        uid,
-        gid,
-        mount_path,
-        docker,
-        tests,
-        junit_xml,
-        runtime_base,
-    )
+    options = lint.CheckOptions(uid, gid, mount_path, tuple(app_type or ()),
+                                tuple(kernel or ()), docker=docker)  # fmt: skip
+    request = runner.KitRequest(image, options, tests, junit_xml, runtime_base)
     code = runner.run(request)
     if code != 0:
         raise typer.Exit(1 if code == 1 else 2)

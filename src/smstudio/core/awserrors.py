@@ -19,7 +19,8 @@ EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
 UNKNOWN_KEY = {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidAccessKeyId",
                "SignatureDoesNotMatch", "InvalidSignatureException"}  # fmt: skip
 NOT_FOUND = {"ResourceNotFound", "ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket",
-             "NoSuchKey", "RepositoryNotFoundException", "InvalidInstanceId"}  # fmt: skip
+             "NoSuchKey", "RepositoryNotFoundException", "InvalidInstanceId",
+             "TemplateDoesNotExist"}  # fmt: skip
 INVALID = {"ValidationException", "ValidationError", "InvalidParameterValue",
            "InvalidParameterException", "InvalidInput"}  # fmt: skip
 SIGN_IN = 'sign in again (`aws sso login --profile NAME`), or locally: eval "$(smstudio local env)"'

@@ -95,19 +95,35 @@ def build(request: BuildRequest, console: Console) -> Path:
     logs = project.state_dir() / "logs"
     logs.mkdir(exist_ok=True)
     log_path = logs / f"build-{datetime.now():%Y%m%d-%H%M%S}.log"
+    started = time.monotonic()
+    run_logged(bake_command(request), root, env, log_path, request.base_image, console)
+    # A rebuilt image leaves its previous build untagged: drop those (only untagged
+    # smstudio images; their layers are shared with the new ones).
+    dockerhost.client().images.prune(filters={"dangling": True, "label": LABEL})
+    console.print(
+        f"built {' '.join(request.targets)} in {time.monotonic() - started:.1f}s (log {log_path})"
+    )
+    return log_path
+
+
+def run_logged(
+    command: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    log_path: Path,
+    base_image: str | None,
+    console: Console,
+) -> None:
+    """Run a bake, its whole output to `log_path`, the current step on the console; a
+    failure raised with its cause and fix (buildlog)."""
     dockerhost.client()  # a clear error when the engine is down
     started = time.monotonic()
     with (
         log_path.open("w") as log,
         console.status("building", spinner="dots") as status,
         subprocess.Popen(
-            bake_command(request),
-            cwd=root,
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        ) as proc,
+            command, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        ) as proc,  # fmt: skip
     ):
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -117,14 +133,7 @@ def build(request: BuildRequest, console: Console) -> Path:
                 status.update(escape(f"{time.monotonic() - started:4.0f}s {step}"))
         code = proc.wait()
     if code != 0:
-        raise buildlog.explain(log_path.read_text(), str(log_path), request.base_image)
-    # A rebuilt image leaves its previous build untagged: drop those (only untagged
-    # smstudio images; their layers are shared with the new ones).
-    dockerhost.client().images.prune(filters={"dangling": True, "label": LABEL})
-    console.print(
-        f"built {' '.join(request.targets)} in {time.monotonic() - started:.1f}s (log {log_path})"
-    )
-    return log_path
+        raise buildlog.explain(log_path.read_text(), str(log_path), base_image)
 
 
 @dataclass(frozen=True)

@@ -218,11 +218,11 @@ class Executor:
                     "apply again in a minute",
                 ) from None
             self._checkpoint()
-        if Code and not Create:
+        if Code:
             lam.update_function_code(FunctionName=name, ZipFile=code)
             self._checkpoint()
             self._function_ready(name)
-        if Config and not Create:
+        if Config:
             lam.update_function_configuration(**Configuration)
             self._checkpoint()
         return self._function_ready(name)

@@ -598,7 +598,7 @@ def reminders_policy(scope: Scope, function: str, sender: str, templates: list[s
         {
             "Sid": "SendFromTheTeamSender",
             "Effect": "Allow",
-            "Action": ["ses:SendTemplatedEmail", "ses:SendEmail"],
+            "Action": ["ses:SendTemplatedEmail"],
             "Resource": [f"{ses}:identity/{sender}", *(f"{ses}:template/{t}" for t in templates)],
         },
         {

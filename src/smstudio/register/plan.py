@@ -27,7 +27,7 @@ from smstudio.core import facts
 from smstudio.core.config import Team, User
 from smstudio.core.errors import BadInput
 from smstudio.register import desired, iam, reminders
-from smstudio.register.state import State, leavers, removed_space
+from smstudio.register.state import State, leavers, removed_space, tags_of
 
 DOMAIN_ID = "${domain_id}"
 IDENTITY = {"ExecutionRoleIdentityConfig": "USER_PROFILE_NAME"}
@@ -805,7 +805,7 @@ class _Planner:
             parts = (["code"] if code else []) + differs
             deploy = {"Configuration": config, "CodeSha256": sha, "Create": function is None,
                       "Code": code, "Config": bool(differs),
-                      "Tags": {t["Key"]: t["Value"] for t in self.managed}}  # fmt: skip
+                      "Tags": tags_of(self.managed)}  # fmt: skip
             function_id = self.add(
                 "reminders function",
                 "create" if function is None else "update",

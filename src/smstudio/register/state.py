@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from smstudio.core import aws, facts
+from smstudio.core import aws, awserrors, facts
 from smstudio.core.config import Team
 from smstudio.images import push
 from smstudio.register import gittoken, iam, reminders
@@ -220,9 +220,9 @@ def _iam(reader: Reader, team: Team, state: State) -> None:
             state.principals[user["Arn"]] = _principal("user", user, attached)
 
 
-def _missing(exc: Exception) -> bool:
-    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-    return "NotFound" in code or "DoesNotExist" in code or "NoSuch" in code
+def _missing(exc: ClientError) -> bool:
+    """A read of something that is not there (awserrors' one list of such codes)."""
+    return str(exc.response.get("Error", {}).get("Code", "")) in awserrors.NOT_FOUND
 
 
 def _reminders(reader: Reader, team: Team, state: State) -> None:

@@ -11,21 +11,19 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from smstudio.core import aws, dockerhost, facts
+from smstudio.core import aws, facts
 from smstudio.core.config import Image, Team
 from smstudio.core.errors import BadInput, SmstudioError
-from smstudio.images import buildlog, kernels, push
+from smstudio.images import bake, kernels, push
 from smstudio.images.check import lint
 from smstudio.images.kit import runner
 from smstudio.local import registry
@@ -138,15 +136,9 @@ def docker_config(credentials: Mapping[str, str]) -> dict[str, Any]:
     return {"auths": {server: {"auth": auth}}}
 
 
-def _revision(repo: Path) -> str | None:
-    done = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
-                          text=True, check=False)  # fmt: skip
-    return done.stdout.strip() or None if done.returncode == 0 else None
-
-
 def default_tag(repo: Path) -> str:
     """The commit (12 characters), or the time when the repository has no commit."""
-    revision = _revision(repo)
+    revision = bake.git_revision(repo)
     return revision[:12] if revision else time.strftime("ci-%Y%m%d%H%M%S")
 
 
@@ -223,11 +215,10 @@ class Pipeline:
         cache, login = self._cache_refs()
         definition = bake_definition(self.images, request.repo, request.tag, cache,
                                      request.base_image, request.extra_ca_dir,
-                                     _revision(request.repo))  # fmt: skip
+                                     bake.git_revision(request.repo))  # fmt: skip
         log_path = request.reports / "build.log"
-        dockerhost.client()  # a clear error when the engine is down
-        with ExitStack() as stack:
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="smstudio-ci-")))
+        with tempfile.TemporaryDirectory(prefix="smstudio-ci-") as temporary:
+            folder = Path(temporary)
             bake_file = folder / "bake.json"
             bake_file.write_text(json.dumps(definition, indent=1))
             env = dict(os.environ)
@@ -235,11 +226,8 @@ class Pipeline:
                 (folder / "config.json").write_text(json.dumps(docker_config(login)))
                 env["DOCKER_CONFIG"] = str(folder)
             command = ["docker", "buildx", "bake", "--progress=plain", "-f", str(bake_file)]
-            with log_path.open("w") as log:
-                code = subprocess.run(command, cwd=request.repo, env=env, stdout=log,
-                                      stderr=subprocess.STDOUT, check=False).returncode  # fmt: skip
-        if code != 0:
-            raise buildlog.explain(log_path.read_text(), str(log_path), request.base_image)
+            bake.run_logged(command, request.repo, env, log_path, request.base_image,
+                            self.console)  # fmt: skip
         self.result.built = {
             n: f"smstudio/{i.target}:{request.tag}" for n, i in self.images.items()
         }
@@ -269,10 +257,8 @@ class Pipeline:
         tests = request.repo / "tests"
         for name, ref in self.result.built.items():
             image = self.images[name]
-            options = check_options(request.team, image)
             kit = runner.KitRequest(
-                ref, options.app_types, options.kernels, image.uid, image.gid, image.mount_path,
-                options.docker, tests if tests.is_dir() else None,
+                ref, check_options(request.team, image), tests if tests.is_dir() else None,
                 request.reports / f"junit-{name}.xml", request.runtime_base,
             )  # fmt: skip
             if runner.run(kit, request.repo) != 0:

@@ -80,9 +80,7 @@ class Settings:
     dry_run: bool = False
 
     def to_json(self) -> str:
-        data = asdict(self)
-        data["admins"] = list(self.admins)
-        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Settings:
@@ -145,7 +143,6 @@ class App:
     app_name: str
     space: str | None
     instance_type: str
-    status: str
     age: float  # seconds since CreationTime
     limit: int  # the threshold that applies, in seconds
     rule: str  # which entry of the thresholds gave it
@@ -173,8 +170,6 @@ class Message:
     to: list[str]
     template: str
     data: dict[str, str]
-    user: str | None = None
-    message_id: str | None = None  # SES's, once sent
 
     def rendered(self) -> tuple[str, str]:
         """Subject and text as SES renders the template with this data."""
@@ -220,10 +215,9 @@ def overdue(
         rule, limit = threshold(kind, settings.thresholds)
         if age < limit:
             continue
-        status = str(app.get("Status"))
         price = settings.price(kind)
-        found.append(App(owner, app["AppType"], app["AppName"], space, kind, status, age, limit,
-                         rule, price))  # fmt: skip
+        found.append(App(owner, app["AppType"], app["AppName"], space, kind, age, limit, rule,
+                         price))  # fmt: skip
     found.sort(key=lambda a: (a.owner, -a.age, a.app_type, a.app_name))
     return seen, found
 
@@ -256,7 +250,7 @@ def compose(
             "hourly": _hourly(theirs),
             "apps": "\n".join(a.line() for a in theirs),
         }
-        messages.append(Message("reminder", [address], settings.templates["reminder"], data, user))
+        messages.append(Message("reminder", [address], settings.templates["reminder"], data))
     if late and settings.admins:
         notes = ""
         if no_email:
@@ -320,13 +314,12 @@ def emails_of(sm: Any, users: list[str], settings: Settings) -> dict[str, str | 
 
 def send(ses: Any, report: Report, settings: Settings) -> None:
     for message in report.messages:
-        answer = ses.send_templated_email(
+        ses.send_templated_email(
             Source=settings.sender,
             Destination={"ToAddresses": message.to},
             Template=message.template,
             TemplateData=json.dumps(message.data),
         )
-        message.message_id = str(answer["MessageId"])
     report.sent = True
 
 

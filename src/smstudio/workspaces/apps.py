@@ -50,10 +50,15 @@ def find_domain(sm: SageMaker, team: Team) -> str:
     return found
 
 
-def workspace(sm: SageMaker, team: Team, user: str, space: str | None) -> Workspace:
+def member(team: Team, user: str) -> None:
+    """`user` is one of the team's; else a clear error naming them."""
     if team.user(user) is None:
         names = ", ".join(u.name for u in team.users)
         raise BadInput(f"{user!r} is not in the team (users: {names})", "pick a team member")
+
+
+def workspace(sm: SageMaker, team: Team, user: str, space: str | None) -> Workspace:
+    member(team, user)
     if space is not None and not is_valid_name(SPACE_NAME, space):
         raise BadInput(
             f"{space!r} is not a space name smstudio takes",

@@ -45,12 +45,13 @@ from smstudio.core import facts
 from smstudio.core.config import Team
 from smstudio.core.errors import BadInput, SmstudioError
 from smstudio.core.sagemaker import App, AppId, SageMaker
-from smstudio.core.wait import REAL, Clock, TimedOut, until
-from smstudio.workspaces import apps
+from smstudio.core.wait import TimedOut, until
+from smstudio.workspaces import apps, jupyter
 
 MARK = "SMSTUDIO"
 INTERRUPT = "\x03"  # Ctrl-C, as a terminal sends it
 INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
+POLL = 0.5  # seconds a read waits for the terminal before the deadline is looked at again
 # the path under which each kind of app serves Jupyter (Studio's URLs; the local Studio's
 # kernel gateway serves at the root, as SageMaker's does inside a KernelGateway app)
 JUPYTERLAB_PATH = "/jupyterlab/default"
@@ -92,9 +93,7 @@ def target(sm: SageMaker, team: Team, user: str, space: str | None, app: str | N
                 "--space and --app name different apps",
                 "give --space for a JupyterLab space, or --app for a KernelGateway app",
             )
-        if team.user(user) is None:
-            names = ", ".join(u.name for u in team.users)
-            raise BadInput(f"{user!r} is not in the team (users: {names})", "pick a team member")
+        apps.member(team, user)
         return Target(apps.find_domain(sm, team), user, None, "KernelGateway", app)
     ws = apps.workspace(sm, team, user, space)
     if ws.app_type != "JupyterLab":
@@ -132,16 +131,13 @@ class Server:
     terminal: dict[str, str]
 
     def headers(self) -> dict[str, str]:
-        """What a state-changing request carries: the _xsrf cookie back as a header."""
-        xsrf = self.session.cookies.get("_xsrf")
-        return {"X-XSRFToken": xsrf} if xsrf else {}
+        return jupyter.xsrf_headers(self.session)
 
     def websocket_url(self, path: str) -> str:
-        scheme, rest = self.base.split("://", 1)
-        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"
+        return jupyter.websocket_url(self.base, path)
 
     def cookie(self) -> str:
-        return "; ".join(f"{k}={v}" for k, v in self.session.cookies.items())
+        return jupyter.cookie_header(self.session)
 
 
 def server_base(landed: str, app_type: str) -> tuple[str, bool]:
@@ -302,55 +298,54 @@ def _close(server: Server, name: str) -> None:
                               headers=server.headers(), timeout=10)  # fmt: skip
 
 
-def run(
-    server: Server,
-    command: str,
-    write: Callable[[str], None],
-    timeout: float = 3600,
-    clock: Clock = REAL,
-    poll: float = 0.5,
-) -> int:
+def run(server: Server, command: str, write: Callable[[str], None], timeout: float = 3600) -> int:
     """Run `command` in a new terminal of the server, its output to `write` as it
     comes; its exit status. The terminal is deleted afterwards, whatever happens. Ctrl-C
     (KeyboardInterrupt) interrupts the command in the app too, and goes on up."""
-    token = secrets.token_hex(8)
     name = _terminal(server, min(timeout, 60))
     try:
-        try:
-            ws = websocket.create_connection(
-                server.websocket_url(f"/terminals/websocket/{name}"),
-                timeout=min(timeout, 30),
-                header={"Cookie": server.cookie()},
-            )
-        except (OSError, websocket.WebSocketException) as exc:
-            raise SmstudioError(
-                f"could not connect to terminal {name}: {type(exc).__name__}: {exc}",
-                "check that the app is running and that websockets reach it",
-            ) from None
-        try:
-            ws.send(json.dumps(["stdin", command_line(command, token)]))
-            transcript = Transcript(token)
-            ws.settimeout(poll)
-
-            def finished() -> int | None:
-                _read(ws, transcript, write)
-                return transcript.code
-
-            try:
-                return until(finished, timeout, interval=0, clock=clock)
-            except TimedOut:
-                _interrupt(ws)
-                raise SmstudioError(
-                    f"the command did not finish within {timeout:g} s (interrupted)",
-                    "give it longer with --timeout, or start it in the background (nohup)",
-                ) from None
-        except KeyboardInterrupt:
-            _interrupt(ws)
-            raise
-        finally:
-            ws.close()
+        with contextlib.closing(_connect(server, name, min(timeout, 30))) as ws:
+            return _stream(ws, command, write, timeout)
     finally:
         _close(server, name)
+
+
+def _connect(server: Server, name: str, timeout: float) -> Any:
+    try:
+        return websocket.create_connection(
+            server.websocket_url(f"/terminals/websocket/{name}"),
+            timeout=timeout,
+            header={"Cookie": server.cookie()},
+        )
+    except (OSError, websocket.WebSocketException) as exc:
+        raise SmstudioError(
+            f"could not connect to terminal {name}: {type(exc).__name__}: {exc}",
+            "check that the app is running and that websockets reach it",
+        ) from None
+
+
+def _stream(ws: Any, command: str, write: Callable[[str], None], timeout: float) -> int:
+    """Type the command, then pass its output on until its status comes back."""
+    token = secrets.token_hex(8)
+    transcript = Transcript(token)
+
+    def finished() -> int | None:
+        _read(ws, transcript, write)
+        return transcript.code
+
+    try:
+        ws.send(json.dumps(["stdin", command_line(command, token)]))
+        ws.settimeout(POLL)
+        return until(finished, timeout, interval=0)
+    except TimedOut:
+        _interrupt(ws)
+        raise SmstudioError(
+            f"the command did not finish within {timeout:g} s (interrupted)",
+            "give it longer with --timeout, or start it in the background (nohup)",
+        ) from None
+    except KeyboardInterrupt:
+        _interrupt(ws)
+        raise
 
 
 def _read(ws: Any, transcript: Transcript, write: Callable[[str], None]) -> None:

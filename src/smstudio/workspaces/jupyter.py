@@ -14,6 +14,23 @@ import websocket
 from smstudio.core.errors import SmstudioError
 
 
+def websocket_url(base: str, path: str) -> str:
+    """A websocket URL on the server at `base` (http -> ws, https -> wss)."""
+    scheme, rest = base.split("://", 1)
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"
+
+
+def xsrf_headers(session: requests.Session) -> dict[str, str]:
+    """What a state-changing request carries: the _xsrf cookie back as a header."""
+    xsrf = session.cookies.get("_xsrf")
+    return {"X-XSRFToken": xsrf} if xsrf else {}
+
+
+def cookie_header(session: requests.Session) -> str:
+    """The session's cookies, for a websocket's Cookie header."""
+    return "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+
+
 def execute(
     ws_url: str, code: str, timeout: float = 60, headers: dict[str, str] | None = None
 ) -> str:
@@ -77,8 +94,9 @@ def run_in_server(
     run code, shut the kernel down. `session`: one holding the cookies that let it in
     (the local Studio's app login, from following a presigned URL)."""
     session = session or requests.Session()
-    session.get(f"{base_url}/lab", timeout=10)  # sets the _xsrf cookie, as a browser would
-    headers = {"X-XSRFToken": session.cookies.get("_xsrf", "")}
+    if "_xsrf" not in session.cookies:  # a page load sets it, as in a browser
+        session.get(f"{base_url}/lab", timeout=10)
+    headers = xsrf_headers(session)
     started = session.post(
         f"{base_url}/api/kernels", json={"name": kernel}, headers=headers, timeout=30
     )
@@ -87,9 +105,8 @@ def run_in_server(
             f"could not start a {kernel} kernel: HTTP {started.status_code} {started.text[:200]}"
         )
     kernel_id = started.json()["id"]
-    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
-    ws_url = base_url.replace("http://", "ws://", 1) + f"/api/kernels/{kernel_id}/channels"
+    ws_url = websocket_url(base_url, f"/api/kernels/{kernel_id}/channels")
     try:
-        return execute(ws_url, code, timeout, headers={"Cookie": cookie})
+        return execute(ws_url, code, timeout, headers={"Cookie": cookie_header(session)})
     finally:
         session.delete(f"{base_url}/api/kernels/{kernel_id}", headers=headers, timeout=10)

@@ -102,8 +102,12 @@ def studio_app(image: str, expectation: Expectation) -> Iterator[Callable[..., s
             options["environment"] = {**options["environment"], **extra.pop("environment", {})}
             container = stack.enter_context(containers.running(image, **options, **extra))
             port = containers.published_port(container, "8888/tcp")
-            if port is None:
-                pytest.fail(f"{app_type} app did not start: {containers.exit_summary(container)}")
+            if port is None:  # it stopped before Docker published its port
+                pytest.fail(
+                    f"{app_type}: {HEALTH_PATH[app_type]} did not answer 200: the app stopped "
+                    f"at once; {containers.exit_summary(container)}\n"
+                    + containers.logs_tail(container)
+                )
             base = f"http://127.0.0.1:{port}"
             health = base + HEALTH_PATH[app_type]
             answered = containers.poll(

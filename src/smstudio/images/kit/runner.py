@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from smstudio.core.errors import BadInput
 from smstudio.images import kit
+from smstudio.images.check import lint
 
 
 @dataclass(frozen=True)
 class KitRequest:
     image: str
-    app_types: tuple[str, ...] = ()
-    kernels: tuple[str, ...] = ()
-    uid: int = 1000
-    gid: int = 100
-    mount_path: str = "/home/sagemaker-user"
-    docker: bool = False
+    # what the AppImageConfig declares, as `images check` takes it (its `health` is unused:
+    # the kit starts the app itself)
+    options: lint.CheckOptions = field(default_factory=lint.CheckOptions)
     tests: Path | None = None  # the team's own tests (default: ./tests when it exists)
     junit_xml: Path | None = None
     runtime_base: str | None = None
@@ -42,40 +40,19 @@ def own_tests(request: KitRequest, cwd: Path) -> Path | None:
 
 def command(request: KitRequest, cwd: Path) -> list[str]:
     """The pytest command line (pure apart from finding the tests folder)."""
-    args = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "smstudio.images.kit.plugin",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:pytest11.testinfra",
-        "--import-mode=importlib",
-        "-o",
-        "addopts=",
-        "-c",
-        str(kit.KIT / "pytest.ini"),
-        "-o",
-        "python_files=test_*.py kit_*.py",
-        "--rootdir",
-        "/",
-        "-v",
-        "--smstudio-image",
-        request.image,
-        "--smstudio-uid",
-        str(request.uid),
-        "--smstudio-gid",
-        str(request.gid),
-        "--smstudio-mount-path",
-        request.mount_path,
-    ]
-    for app_type in request.app_types:
+    options = request.options
+    args = [sys.executable, "-m", "pytest", "-p", "smstudio.images.kit.plugin",
+            "-p", "no:cacheprovider", "-p", "no:pytest11.testinfra", "--import-mode=importlib",
+            "-o", "addopts=", "-c", str(kit.KIT / "pytest.ini"),
+            "-o", "python_files=test_*.py kit_*.py", "--rootdir", "/", "-v",
+            "--smstudio-image", request.image,
+            "--smstudio-uid", str(options.uid), "--smstudio-gid", str(options.gid),
+            "--smstudio-mount-path", options.mount_path]  # fmt: skip
+    for app_type in options.app_types:
         args += ["--smstudio-app-type", app_type]
-    for kernel in request.kernels:
+    for kernel in options.kernels:
         args += ["--smstudio-kernel", kernel]
-    if request.docker:
+    if options.docker:
         args.append("--smstudio-docker")
     if request.runtime_base:
         args += ["--smstudio-runtime-base", request.runtime_base]
