@@ -146,6 +146,16 @@ def test_only_the_teams_branch_may_assume_the_ci_role(studio: Studio, tmp_path: 
             assume(studio, env)
 
 
+def test_ci_run_with_a_token_the_role_does_not_trust_says_so(
+    studio: Studio, repo: Path, tmp_path: Path
+) -> None:
+    done = ci_run(studio, repo, "--push", "--tag", "vx", env=ci_role_env(studio, tmp_path, pr=True),
+                  drop=CREDENTIALS)  # fmt: skip
+    assert done.returncode == 1
+    assert "AssumeRoleWithWebIdentity" in done.stderr and "[ci] repository and branch" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_the_ci_role_pushes_and_versions_only_the_teams_images(
     studio: Studio, tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ and the CI role's trust: only a push to the team's branch of its repository."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -235,3 +236,35 @@ def test_a_team_kernel_gateway_image_declares_its_own_kernels() -> None:
     too_many = f'[domain]\nname = "t"\n[images.kg]\ntarget = "kg"\napp_types = ["KernelGateway"]\nkernels = [{six}]\n'
     with pytest.raises(BadInput, match=r"images\.kg\.kernels: List should have at most 5 items"):
         config.parse(too_many, "t")
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"},
+         "no AWS credentials found"),
+        ({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x",
+          "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "SMSTUDIO_AWS_MAX_ATTEMPTS": "1"},
+         "the local Studio is not running"),
+        ({"AWS_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/smstudio-ml-team-ci",
+          "AWS_WEB_IDENTITY_TOKEN_FILE": "/nonexistent/token"},
+         "the web identity token file /nonexistent/token does not exist"),
+    ],
+)  # fmt: skip
+def test_ci_run_fails_in_words_before_it_builds(
+    env: dict[str, str], said: str, tmp_path: Path
+) -> None:
+    """A push run signs in first (its registry cache): a bad environment ends there, with
+    the problem and its fix, never a traceback, and nothing built."""
+    repo = team_repo(tmp_path, "github")
+    (repo / "images" / "teamlab").mkdir(parents=True)
+    (repo / "images" / "teamlab" / "Dockerfile").write_text("FROM scratch\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "smstudio.cli", "ci", "run", "--push", "--repo", str(repo)],
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "AWS_DEFAULT_REGION": "us-east-1",
+             **env},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert f"error: {said}" in done.stderr and "fix:" in done.stderr
+    assert "Traceback" not in done.stderr and not (repo / "reports" / "build.log").exists()

@@ -5,6 +5,7 @@ that outlasted the retries, a resource that is not there, a request AWS found in
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlparse
 
 import botocore.exceptions
@@ -23,6 +24,12 @@ NOT_FOUND = {"ResourceNotFound", "ResourceNotFoundException", "NoSuchEntity", "N
              "TemplateDoesNotExist"}  # fmt: skip
 INVALID = {"ValidationException", "ValidationError", "InvalidParameterValue",
            "InvalidParameterException", "InvalidInput"}  # fmt: skip
+# A CI job's sign-in: its OIDC token for the team's CI role (AssumeRoleWithWebIdentity).
+WEB_IDENTITY = (
+    "the CI role trusts only a push to the team file's [ci] repository and branch, "
+    "with the job's OIDC token in AWS_WEB_IDENTITY_TOKEN_FILE: check both, and that "
+    "the admin's `smstudio apply` made the role (locally: smstudio local ci-token)"
+)
 SIGN_IN = 'sign in again (`aws sso login --profile NAME`), or locally: eval "$(smstudio local env)"'
 
 
@@ -62,6 +69,10 @@ def translate(exc: Exception) -> SmstudioError | None:
         return SmstudioError(f"cannot reach the AWS endpoint: {exc}", fix)
     if isinstance(exc, botocore.exceptions.ReadTimeoutError):
         return SmstudioError(f"AWS did not answer in time: {exc}", "try again")
+    token_file = os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+    if isinstance(exc, FileNotFoundError) and token_file and exc.filename == token_file:
+        return SmstudioError(f"the web identity token file {token_file} does not exist",
+                             WEB_IDENTITY)  # fmt: skip
     return None
 
 
@@ -70,6 +81,8 @@ def _client_error(exc: botocore.exceptions.ClientError) -> SmstudioError:
     code = str(error.get("Code", "?"))
     message = str(error.get("Message", ""))
     said = f"AWS refused {exc.operation_name}: {code}: {message}"
+    if exc.operation_name == "AssumeRoleWithWebIdentity":
+        return SmstudioError(said, WEB_IDENTITY)
     if code in DENIED:
         return SmstudioError(
             said,
