@@ -268,3 +268,16 @@ def test_ci_run_fails_in_words_before_it_builds(
     assert done.returncode == 1, done.stderr
     assert f"error: {said}" in done.stderr and "fix:" in done.stderr
     assert "Traceback" not in done.stderr and not (repo / "reports" / "build.log").exists()
+
+
+def test_ci_init_and_ci_token_fail_in_words_without_what_they_need(tmp_path: Path) -> None:
+    repo = team_repo(tmp_path, "github")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "AWS_CONFIG_FILE": "/dev/null",
+           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "SMSTUDIO_STATE_DIR": str(tmp_path / "s")}
+    for args, said in ((["ci", "init", str(repo), "--github"], "no AWS credentials found"),
+                       (["local", "ci-token", "github", "acme/x"], "has no admin key yet")):
+        done = subprocess.run([sys.executable, "-m", "smstudio.cli", *args], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 1 and said in done.stderr and "fix:" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "s" / "local").exists()  # no key made for a Studio that is not there

@@ -107,7 +107,9 @@ def local_ci_token(
         raise BadInput(f"{provider}: no OIDC tokens", "use github or gitlab")
     issuer, audience = facts.ci_issuer(provider, gitlab_host)
     subject = webidentity.job_subject(provider, repository, branch, pull_request)
-    print(webidentity.mint(stack.Layout.default().root, issuer, subject, audience,
+    layout = stack.Layout.default()
+    stack.admin_keys(layout)  # a clear error when there is no local Studio here
+    print(webidentity.mint(layout.root, issuer, subject, audience,
                            lifetime=lifetime))  # fmt: skip
 
 
